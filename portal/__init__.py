@@ -1,0 +1,167 @@
+"""The portal: a Flask application for booking medical appointments."""
+
+import os
+from pathlib import Path
+
+from flask import Flask
+
+from portal.config import DEFAULT_SECRET_KEY, config_for
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(config=None) -> Flask:
+    """Build the application: settings, then a list of small register_* steps."""
+    app = Flask(
+        __name__,
+        instance_path=os.environ.get("PORTAL_INSTANCE_PATH") or str(ROOT / "instance"),
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+    )
+    load_settings(app, config)
+    register_database(app)
+    register_redis(app)
+    register_cache(app)
+    register_sessions(app)
+    register_security(app)
+    register_login(app)
+    register_queue(app)
+    register_blueprints(app)
+    register_error_handlers(app)
+    register_template_helpers(app)
+    register_commands(app)
+    return app
+
+
+def load_settings(app: Flask, config) -> None:
+    """Config class from PORTAL_ENV, overridden by a class or mapping given to create_app."""
+    app.config.from_object(config_for(os.environ.get("PORTAL_ENV")))
+    if isinstance(config, dict):
+        app.config.update(config)
+    elif config is not None:
+        app.config.from_object(config)
+    if app.config.get("ENV_NAME") == "production" and (
+        app.config["SECRET_KEY"] == DEFAULT_SECRET_KEY or len(app.config["SECRET_KEY"]) < 32
+    ):
+        raise RuntimeError(
+            "Refusing to start in production with the default or a short SECRET_KEY: "
+            "set SECRET_KEY to at least 32 random characters."
+        )
+
+
+def register_database(app: Flask) -> None:
+    """SQLAlchemy and Alembic; the embedded default is a SQLite file under instance/."""
+    from portal import models  # noqa: F401  (registers the tables on the metadata)
+    from portal.database import configure_engine_options
+    from portal.extensions import db, migrate
+
+    if not app.config.get("SQLALCHEMY_DATABASE_URI"):
+        Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+        app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{Path(app.instance_path) / 'portal.db'}"
+    configure_engine_options(app)
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
+
+
+def register_redis(app: Flask) -> None:
+    """One Redis client for sessions, throttling and queues (None on the embedded default)."""
+    from portal.redis_client import make_redis
+
+    app.extensions["redis"] = make_redis(app.config) if app.config.get("REDIS_URL") else None
+
+
+def register_cache(app: Flask) -> None:
+    """Flask-Caching: Redis with a key prefix (never FLUSHDB the queues), else in-process."""
+    from portal.extensions import cache
+
+    if app.config.get("REDIS_URL"):
+        cache_config = {
+            "CACHE_TYPE": "RedisCache",
+            "CACHE_REDIS_URL": app.config["REDIS_URL"],
+            "CACHE_OPTIONS": {
+                "socket_timeout": app.config["REDIS_SOCKET_TIMEOUT"],
+                "socket_connect_timeout": app.config["REDIS_SOCKET_TIMEOUT"],
+            },
+        }
+    else:
+        cache_config = {"CACHE_TYPE": "SimpleCache"}
+    cache_config["CACHE_KEY_PREFIX"] = app.config["CACHE_KEY_PREFIX"]
+    cache_config["CACHE_DEFAULT_TIMEOUT"] = app.config["CACHE_DEFAULT_TIMEOUT"]
+    cache.init_app(app, config=cache_config)
+
+
+def register_sessions(app: Flask) -> None:
+    """Server-side sessions: Redis, or files under instance/ on the embedded default."""
+    from cachelib import FileSystemCache
+
+    from portal.extensions import server_session
+
+    if app.extensions["redis"] is not None:
+        app.config["SESSION_TYPE"] = "redis"
+        app.config["SESSION_REDIS"] = app.extensions["redis"]
+    else:
+        app.config["SESSION_TYPE"] = "cachelib"
+        app.config["SESSION_CACHELIB"] = FileSystemCache(
+            str(Path(app.instance_path) / "sessions"), threshold=5000
+        )
+    server_session.init_app(app)
+
+
+def register_security(app: Flask) -> None:
+    """CSRF on every form, and throttling (Redis-backed when Redis is configured)."""
+    from portal.extensions import csrf, limiter
+
+    app.config.setdefault("RATELIMIT_STORAGE_URI", app.config.get("REDIS_URL") or "memory://")
+    app.config.setdefault("RATELIMIT_KEY_PREFIX", app.config["SESSION_KEY_PREFIX"] + "limits")
+    csrf.init_app(app)
+    limiter.init_app(app)
+
+
+def register_login(app: Flask) -> None:
+    """Flask-Login with the session timeouts of DESIGN.md."""
+    from portal.auth.sessions import init_login
+
+    init_login(app)
+
+
+def register_queue(app: Flask) -> None:
+    """RQ queue on Redis; without Redis jobs run inline."""
+    from portal.queue import init_queue
+
+    init_queue(app)
+
+
+def register_blueprints(app: Flask) -> None:
+    """The portal's blueprints."""
+    from portal.auth.views import bp as auth_bp
+    from portal.clinics.views import bp as clinics_bp
+    from portal.doctors.views import bp as doctors_bp
+    from portal.main import bp as main_bp
+    from portal.patients.views import bp as patients_bp
+
+    app.register_blueprint(main_bp)
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(patients_bp)
+    app.register_blueprint(doctors_bp)
+    app.register_blueprint(clinics_bp)
+
+
+def register_error_handlers(app: Flask) -> None:
+    """JSON errors for the API, fragments for htmx, pages for the rest."""
+    from portal.errors import init_error_handlers
+
+    init_error_handlers(app)
+
+
+def register_template_helpers(app: Flask) -> None:
+    """Filters for showing times in a clinic's zone, money, and so on."""
+    from portal.templating import init_templating
+
+    init_templating(app)
+
+
+def register_commands(app: Flask) -> None:
+    """flask seed demo|scale."""
+    from portal.seed.commands import seed_cli
+
+    app.cli.add_command(seed_cli)

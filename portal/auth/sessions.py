@@ -1,0 +1,80 @@
+"""Portal sessions: Flask-Login on server-side sessions, with idle and absolute timeouts."""
+
+import time
+
+from flask import Flask, current_app, flash, redirect, request, session, url_for
+from flask_login import current_user, login_user, logout_user
+
+from portal.extensions import db, login_manager
+from portal.models import User
+
+AUTH_AT = "auth_at"
+SEEN_AT = "seen_at"
+
+
+def init_login(app: Flask) -> None:
+    """Wire Flask-Login and the timeout check into the app."""
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = "Please sign in to continue."
+    login_manager.login_message_category = "info"
+    login_manager.session_protection = None  # the server-side session id is the protection
+    app.before_request(enforce_session_timeouts)
+
+
+@login_manager.user_loader
+def load_user(user_id: str) -> User | None:
+    """The signed-in user, if the account still exists and is active."""
+    if not user_id.isdigit():
+        return None
+    user = db.session.get(User, int(user_id))
+    return user if user is not None and user.active else None
+
+
+def start_session(user: User) -> None:
+    """Sign in: a fresh session id (no fixation), then the timestamps the timeouts read."""
+    session.clear()
+    login_user(user)
+    now = int(time.time())
+    session[AUTH_AT] = now
+    session[SEEN_AT] = now
+    current_app.session_interface.regenerate(session)
+
+
+def end_session(message: str | None = None) -> None:
+    """Sign out: forget the user and delete the server-side session.
+
+    A message for the next page lives in a new session with a new id: the old id is gone.
+    """
+    logout_user()
+    session.clear()
+    if message:
+        flash(message, "info")
+        current_app.session_interface.regenerate(session)
+
+
+def enforce_session_timeouts():
+    """Sign out after 30 idle minutes or 12 hours in all; otherwise note the activity."""
+    if request.endpoint == "static" or "_user_id" not in session:
+        return None
+    now = int(time.time())
+    idle = current_app.config["SESSION_IDLE_TIMEOUT"].total_seconds()
+    absolute = current_app.config["SESSION_ABSOLUTE_TIMEOUT"].total_seconds()
+    if now - session.get(SEEN_AT, 0) > idle or now - session.get(AUTH_AT, 0) > absolute:
+        end_session("Your session has expired. Please sign in again.")
+        return redirect(
+            url_for("auth.login", next=request.full_path if request.method == "GET" else None)
+        )
+    session[SEEN_AT] = now
+    return None
+
+
+def home_endpoint_for(user) -> str:
+    """The first page of each role."""
+    if not current_user.is_authenticated:
+        return "auth.login"
+    return {
+        "patient": "patients.home",
+        "doctor": "doctors.today",
+        "clinic_admin": "clinics.home",
+    }[user.role]

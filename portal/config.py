@@ -1,0 +1,123 @@
+"""Configuration read from the environment, with embedded defaults.
+
+Nothing here touches the network or the disk: `create_app` turns these settings into
+connections. With no DATABASE_URL and no REDIS_URL the portal runs on the embedded default
+(a SQLite file under instance/, an in-process cache, jobs run inline, console providers).
+"""
+
+import os
+from datetime import timedelta
+
+DEFAULT_SECRET_KEY = "dev-only-secret-key-change-me"  # noqa: S105 (refused in production)
+
+
+def _env_bool(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value not in (None, "") else default
+
+
+class Config:
+    """Settings for every environment; each reads its environment variable once."""
+
+    ENV_NAME = os.environ.get("PORTAL_ENV", "development")
+    SECRET_KEY = os.environ.get("SECRET_KEY", DEFAULT_SECRET_KEY)
+
+    # Database: PostgreSQL in production and tests, a SQLite file when nothing is set.
+    SQLALCHEMY_DATABASE_URI = os.environ.get("DATABASE_URL") or None
+    SQLALCHEMY_ENGINE_OPTIONS = {
+        "pool_pre_ping": True,
+        "pool_size": _env_int("DB_POOL_SIZE", 5),
+        "max_overflow": _env_int("DB_MAX_OVERFLOW", 5),
+    }
+    DB_STATEMENT_TIMEOUT_MS = _env_int("DB_STATEMENT_TIMEOUT_MS", 15000)
+
+    # Redis: sessions, cache, queues and throttling. None means the embedded default.
+    REDIS_URL = os.environ.get("REDIS_URL") or None
+    REDIS_SOCKET_TIMEOUT = float(os.environ.get("REDIS_SOCKET_TIMEOUT", "0.5"))
+    CACHE_KEY_PREFIX = os.environ.get("CACHE_KEY_PREFIX", "portal:cache:")
+    CACHE_DEFAULT_TIMEOUT = _env_int("CACHE_DEFAULT_TIMEOUT", 3600)
+    RQ_QUEUE = os.environ.get("RQ_QUEUE", "default")
+
+    # Portal sessions: server-side, idle timeout 30 minutes, absolute limit 12 hours.
+    SESSION_IDLE_TIMEOUT = timedelta(minutes=_env_int("SESSION_IDLE_MINUTES", 30))
+    SESSION_ABSOLUTE_TIMEOUT = timedelta(hours=_env_int("SESSION_ABSOLUTE_HOURS", 12))
+    PERMANENT_SESSION_LIFETIME = SESSION_IDLE_TIMEOUT
+    SESSION_PERMANENT = True
+    SESSION_KEY_PREFIX = "portal:session:"
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = _env_bool("SESSION_COOKIE_SECURE", False)
+
+    # Throttling of sign-in and registration (Flask-Limiter strings).
+    LOGIN_LIMIT_PER_ADDRESS = os.environ.get("LOGIN_LIMIT_PER_ADDRESS", "20 per 5 minutes")
+    LOGIN_LIMIT_PER_ACCOUNT = os.environ.get("LOGIN_LIMIT_PER_ACCOUNT", "5 per 5 minutes")
+    REGISTER_LIMIT_PER_ADDRESS = os.environ.get("REGISTER_LIMIT_PER_ADDRESS", "10 per hour")
+    RATELIMIT_HEADERS_ENABLED = True
+
+    WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
+
+    # Booking rules.
+    BOOKING_LEAD_TIME = timedelta(minutes=_env_int("BOOKING_LEAD_MINUTES", 60))
+    CANCEL_CUTOFF = timedelta(minutes=_env_int("CANCEL_CUTOFF_MINUTES", 120))
+    SEARCH_MAX_DAYS = 14
+
+    # Demo data.
+    DEMO_PASSWORD = os.environ.get("DEMO_PASSWORD", "demo-password-2026")
+
+    # Providers: SES for email, Twilio for SMS and video; "console" when not configured.
+    EMAIL_PROVIDER = os.environ.get(
+        "EMAIL_PROVIDER", "ses" if os.environ.get("SES_SENDER") else "console"
+    )
+    SMS_PROVIDER = os.environ.get(
+        "SMS_PROVIDER", "twilio" if os.environ.get("TWILIO_ACCOUNT_SID") else "console"
+    )
+    VIDEO_PROVIDER = os.environ.get(
+        "VIDEO_PROVIDER", "twilio" if os.environ.get("TWILIO_ACCOUNT_SID") else "local"
+    )
+    SES_ENDPOINT_URL = os.environ.get("SES_ENDPOINT_URL") or None
+    AWS_REGION = os.environ.get("AWS_REGION", "us-east-1")
+    SES_SENDER = os.environ.get("SES_SENDER", "reminders@portal.example")
+    TWILIO_ACCOUNT_SID = os.environ.get("TWILIO_ACCOUNT_SID", "")
+    TWILIO_AUTH_TOKEN = os.environ.get("TWILIO_AUTH_TOKEN", "")
+    TWILIO_API_KEY = os.environ.get("TWILIO_API_KEY", "")
+    TWILIO_API_SECRET = os.environ.get("TWILIO_API_SECRET", "")
+    TWILIO_MESSAGING_SERVICE_SID = os.environ.get("TWILIO_MESSAGING_SERVICE_SID", "")
+    TWILIO_BASE_URL = os.environ.get("TWILIO_BASE_URL") or None
+
+    # Access tokens for the JSON API.
+    ACCESS_TOKEN_TTL = timedelta(hours=1)
+    REFRESH_TOKEN_TTL = timedelta(days=7)
+
+
+class ProductionConfig(Config):
+    """Production: secure cookies; create_app refuses the default SECRET_KEY."""
+
+    ENV_NAME = "production"
+    SESSION_COOKIE_SECURE = True
+
+
+class TestConfig(Config):
+    """Tests: the real PostgreSQL and Redis of this machine, a database of our own."""
+
+    TESTING = True
+    SQLALCHEMY_DATABASE_URI = os.environ.get(
+        "TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/portal_test"
+    )
+    REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+    CACHE_KEY_PREFIX = "portal-test:cache:"
+    SESSION_KEY_PREFIX = "portal-test:session:"
+    RQ_QUEUE = "portal-test"
+    SECRET_KEY = "test-secret-key-that-is-long-enough-for-tests"  # noqa: S105
+    DEMO_PASSWORD = "demo-password-2026"  # noqa: S105
+
+
+def config_for(name: str | None):
+    """The config class for PORTAL_ENV (development, production or test)."""
+    return {"production": ProductionConfig, "test": TestConfig}.get(name or "", Config)

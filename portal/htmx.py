@@ -1,0 +1,28 @@
+"""The one place that decides between a full page and an htmx fragment.
+
+Views name the block to render for a partial request; they never read HX-* headers.
+"""
+
+from flask import make_response, render_template, request
+from jinja2_fragments.flask import render_block
+
+
+def is_partial() -> bool:
+    """True for an htmx request that wants a fragment (not boosted, not a history restore)."""
+    headers = request.headers
+    return (
+        headers.get("HX-Request") == "true"
+        and headers.get("HX-Boosted") != "true"
+        and headers.get("HX-History-Restore-Request") != "true"
+    )
+
+
+def render(template: str, block: str | None = None, **context):
+    """Render the named block for a partial request, the whole page otherwise."""
+    if block and is_partial():
+        body = render_block(template, block, **context)
+    else:
+        body = render_template(template, **context)
+    response = make_response(body)
+    response.vary.add("HX-Request")
+    return response

@@ -1,0 +1,1 @@
+"""Demo data (small, realistic) and full-scale data (set-based SQL)."""

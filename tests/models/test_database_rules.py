@@ -1,0 +1,88 @@
+"""The database itself refuses double bookings and edits of the audit trail."""
+
+import threading
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from portal.extensions import db
+from portal.models import AuditLog
+from tests.factories import gen_appointment, gen_doctor, gen_patient
+
+START = datetime(2030, 3, 4, 14, 0, tzinfo=UTC)
+
+
+def _dsn(database_url: str) -> str:
+    return make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def test_two_concurrent_overlapping_bookings_exactly_one_commits(app_ctx, database_url):
+    doctor = gen_doctor()
+    first, second = gen_patient(), gen_patient()
+    barrier = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def book(patient_id: int, minutes: int):
+        with psycopg.connect(_dsn(database_url)) as conn:
+            barrier.wait()
+            try:
+                conn.execute(
+                    "INSERT INTO appointments (patient_id, doctor_id, starts_at, ends_at, status,"
+                    " kind, created_at, updated_at) VALUES (%s, %s, %s, %s, 'scheduled',"
+                    " 'in_person', now(), now())",
+                    (patient_id, doctor.id, START, START + timedelta(minutes=minutes)),
+                )
+                conn.commit()
+                outcomes.append("committed")
+            except psycopg.errors.ExclusionViolation as exc:
+                outcomes.append(exc.sqlstate)
+
+    # Different slot lengths that overlap: the constraint is on ranges, not start times.
+    threads = [
+        threading.Thread(target=book, args=(first.id, 30)),
+        threading.Thread(target=book, args=(second.id, 45)),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(outcomes) == ["23P01", "committed"]
+
+
+def test_a_cancelled_appointment_does_not_block_its_slot(app_ctx):
+    doctor = gen_doctor()
+    gen_appointment(gen_patient(), doctor, START, status="cancelled")
+    rebooked = gen_appointment(gen_patient(), doctor, START)
+    assert rebooked.id is not None
+
+
+def test_back_to_back_appointments_do_not_overlap(app_ctx):
+    doctor = gen_doctor()
+    patient = gen_patient()
+    gen_appointment(patient, doctor, START, minutes=30)
+    gen_appointment(gen_patient(), doctor, START + timedelta(minutes=30))
+
+
+def test_overlapping_active_appointment_is_refused(app_ctx):
+    doctor = gen_doctor()
+    gen_appointment(gen_patient(), doctor, START, minutes=30)
+    with pytest.raises(Exception, match="ex_appointments_doctor_no_overlap"):
+        gen_appointment(gen_patient(), doctor, START + timedelta(minutes=15))
+    db.session.rollback()
+
+
+@pytest.mark.parametrize(
+    "statement", ["UPDATE audit_log SET action = 'x'", "DELETE FROM audit_log"]
+)
+def test_the_audit_log_refuses_update_and_delete(app_ctx, statement):
+    db.session.add(AuditLog(actor_role="doctor", action="records.read"))
+    db.session.commit()
+    with pytest.raises(Exception, match="append-only"):
+        db.session.execute(text(statement))
+        db.session.commit()
+    db.session.rollback()
+    assert db.session.query(AuditLog).one().action == "records.read"
