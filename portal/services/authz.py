@@ -1,0 +1,72 @@
+"""The one authorization layer: who may see or change which object.
+
+Views and the API ask these questions; none of them decides on its own. A patient sees only
+their own data; a doctor their own schedule and the patients they have appointments with; a
+clinic admin their own clinic's calendars and appointments, and no clinical records.
+"""
+
+from sqlalchemy import exists, select
+
+from portal.extensions import db
+from portal.models import Appointment, Doctor, User
+
+
+class NotAllowed(Exception):
+    """The signed-in user may not do this to this object (a 403)."""
+
+
+def _doctor_clinic_id(doctor_id: int) -> int | None:
+    return db.session.scalar(select(Doctor.clinic_id).where(Doctor.id == doctor_id))
+
+
+def can_see_appointment(user: User, appointment: Appointment) -> bool:
+    """The patient, the doctor, or an admin of the doctor's clinic."""
+    if user.role == "patient":
+        return user.patient is not None and appointment.patient_id == user.patient.id
+    if user.role == "doctor":
+        return user.doctor is not None and appointment.doctor_id == user.doctor.id
+    if user.role == "clinic_admin":
+        return _doctor_clinic_id(appointment.doctor_id) == user.clinic_id
+    return False
+
+
+def can_cancel_appointment(user: User, appointment: Appointment) -> bool:
+    """Whoever may see an appointment may cancel it (the patient within the cutoff)."""
+    return can_see_appointment(user, appointment)
+
+
+def can_manage_doctor(user: User, doctor_id: int) -> bool:
+    """The doctor themself, or an admin of their clinic."""
+    if user.role == "doctor":
+        return user.doctor is not None and user.doctor.id == doctor_id
+    if user.role == "clinic_admin":
+        return _doctor_clinic_id(doctor_id) == user.clinic_id
+    return False
+
+
+def doctor_treats_patient(doctor_id: int, patient_id: int) -> bool:
+    """True when the doctor has (or had) an appointment with the patient."""
+    return bool(
+        db.session.scalar(
+            select(
+                exists().where(
+                    Appointment.doctor_id == doctor_id, Appointment.patient_id == patient_id
+                )
+            )
+        )
+    )
+
+
+def can_see_patient(user: User, patient_id: int) -> bool:
+    """The patient themself, or a doctor who treats them; never a clinic admin (clinical data)."""
+    if user.role == "patient":
+        return user.patient is not None and user.patient.id == patient_id
+    if user.role == "doctor":
+        return user.doctor is not None and doctor_treats_patient(user.doctor.id, patient_id)
+    return False
+
+
+def require(allowed: bool) -> None:
+    """Raise NotAllowed unless allowed."""
+    if not allowed:
+        raise NotAllowed()

@@ -1,0 +1,150 @@
+"""The availability cache: free slots per (doctor, local day), invalidated exactly.
+
+Every entry's key carries two versions: a per-doctor generation (bumped by changes to weekly
+rules, time off or the doctor's account) and a per-(doctor, day) version (bumped by a booking,
+cancellation or reschedule on that day). Invalidation is one INCR, O(1), and touches nothing
+else; old entries are simply never read again and expire. Versions are read before the
+database, so an entry computed while a booking commits lands under the old version and is
+never served.
+
+Entries hold the day's free slots before the "not in the past, not inside the lead time"
+filter, which is applied on every read. Redis down or slow: the cache steps aside, reads go to
+the database, and the outage is logged once, not per request.
+"""
+
+import logging
+import time
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
+
+from flask import current_app
+from redis.exceptions import RedisError
+
+from portal.extensions import cache
+from portal.services.slots import Slot
+
+log = logging.getLogger(__name__)
+
+ENTRY_TTL = 2 * 24 * 3600  # entries are cheap to rebuild; versions live longer
+VERSION_TTL = 120 * 24 * 3600
+_outage = {"since": None}
+
+
+def _generation_key(doctor_id: int) -> str:
+    return f"avail:gen:{doctor_id}"
+
+
+def _day_version_key(doctor_id: int, day: date) -> str:
+    return f"avail:ver:{doctor_id}:{day.isoformat()}"
+
+
+def _entry_key(doctor_id: int, day: date, generation: int, version: int) -> str:
+    return f"avail:slots:{doctor_id}:{day.isoformat()}:{generation}:{version}"
+
+
+def _healthy() -> None:
+    if _outage["since"] is not None:
+        log.warning("availability cache is back after %.0f s", time.monotonic() - _outage["since"])
+        _outage["since"] = None
+
+
+def _failed(error: Exception) -> None:
+    if _outage["since"] is None:
+        _outage["since"] = time.monotonic()
+        log.error("availability cache unavailable, reading from the database: %s", error)
+
+
+def cache_is_down() -> bool:
+    """True while the last cache call failed (for metrics and tests)."""
+    return _outage["since"] is not None
+
+
+def _bump(key: str) -> None:
+    try:
+        redis = current_app.extensions["redis"]
+        if redis is None:
+            cache.inc(key)
+        else:  # INCR and EXPIRE together, so versions of past days do not pile up
+            full_key = current_app.config["CACHE_KEY_PREFIX"] + key
+            redis.pipeline().incr(full_key).expire(full_key, VERSION_TTL).execute()
+        _healthy()
+    except (RedisError, OSError) as error:
+        # The entries under the old version may outlive the outage for at most ENTRY_TTL; a
+        # stale slot can be shown, never booked (the database decides).
+        _failed(error)
+
+
+def invalidate_day(doctor_id: int, day: date) -> None:
+    """A booking, cancellation or status change on this doctor's local day."""
+    _bump(_day_version_key(doctor_id, day))
+
+
+def invalidate_doctor(doctor_id: int) -> None:
+    """Weekly rules, time off or the doctor's account changed: every day of theirs."""
+    _bump(_generation_key(doctor_id))
+
+
+def appointment_changed(doctor_id: int, starts_at: datetime, timezone: str) -> None:
+    """Invalidate the local day of the clinic on which this appointment starts."""
+    invalidate_day(doctor_id, starts_at.astimezone(ZoneInfo(timezone)).date())
+
+
+def _encode(slots: list[Slot]) -> list[tuple[int, int]]:
+    return [(int(s.starts_at.timestamp()), int(s.ends_at.timestamp())) for s in slots]
+
+
+def _decode(raw: list[tuple[int, int]]) -> list[Slot]:
+    return [Slot(datetime.fromtimestamp(a, UTC), datetime.fromtimestamp(b, UTC)) for a, b in raw]
+
+
+class CachedDays:
+    """The cache's view of a set of (doctor, day) pairs: hits, and the keys to fill misses."""
+
+    def __init__(self, doctor_ids: list[int], days: list[date]):
+        self.hits: dict[tuple[int, date], list[Slot]] = {}
+        self.keys: dict[tuple[int, date], str] = {}
+        self.available = True
+        try:
+            self._read(doctor_ids, days)
+            _healthy()
+        except (RedisError, OSError) as error:
+            _failed(error)
+            self.available = False
+            self.hits.clear()
+            self.keys.clear()
+
+    def _read(self, doctor_ids: list[int], days: list[date]) -> None:
+        version_keys = [_generation_key(d) for d in doctor_ids] + [
+            _day_version_key(d, day) for d in doctor_ids for day in days
+        ]
+        values = cache.get_many(*version_keys) if version_keys else []
+        generations = dict(zip(doctor_ids, values[: len(doctor_ids)], strict=True))
+        day_versions = iter(values[len(doctor_ids) :])
+        for doctor_id in doctor_ids:
+            for day in days:
+                version = next(day_versions)
+                self.keys[(doctor_id, day)] = _entry_key(
+                    doctor_id, day, int(generations[doctor_id] or 0), int(version or 0)
+                )
+        pairs = list(self.keys)
+        entries = cache.get_many(*(self.keys[p] for p in pairs)) if pairs else []
+        for pair, entry in zip(pairs, entries, strict=True):
+            if entry is not None:
+                self.hits[pair] = _decode(entry)
+
+    def misses(self) -> list[tuple[int, date]]:
+        """The (doctor, day) pairs the database must compute."""
+        return [pair for pair in self.keys if pair not in self.hits] if self.available else []
+
+    def store(self, computed: dict[tuple[int, date], list[Slot]]) -> None:
+        """Keep freshly computed days under the versions read before the database."""
+        if not self.available or not computed:
+            return
+        try:
+            cache.set_many(
+                {self.keys[pair]: _encode(slots) for pair, slots in computed.items()},
+                timeout=ENTRY_TTL,
+            )
+            _healthy()
+        except (RedisError, OSError) as error:
+            _failed(error)

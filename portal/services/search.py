@@ -1,0 +1,168 @@
+"""Search: doctors of a specialization in a city or clinic, ordered by their soonest free slot.
+
+One page costs a fixed number of queries whatever the number of doctors: the matching doctors
+with their clinics (one JOIN), then the three availability reads for all of them at once.
+"""
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from functools import cached_property
+
+from flask import current_app
+from sqlalchemy import select
+from sqlalchemy.orm import contains_eager
+
+from portal.extensions import db
+from portal.models import Clinic, Doctor, User
+from portal.services.availability import Slot, free_slots
+from portal.services.pagination import BadCursor, Page, decode_cursor, page_from_rows
+
+
+class SearchError(ValueError):
+    """Search input that cannot be answered; `field` names the input at fault."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+@dataclass(frozen=True)
+class SearchCriteria:
+    specialization: str
+    date_from: date
+    date_to: date
+    city: str | None = None
+    clinic_id: int | None = None
+
+    @property
+    def scope(self) -> str:
+        """The cursor scope: a cursor only continues the search that made it."""
+        return (
+            f"search:{self.specialization}:{self.city or ''}:{self.clinic_id or ''}:"
+            f"{self.date_from.isoformat()}:{self.date_to.isoformat()}"
+        )
+
+
+@dataclass
+class DoctorAvailability:
+    """One search result: a doctor, their clinic, and their free slots per local day."""
+
+    doctor: Doctor
+    days: dict[date, list[Slot]]
+
+    @cached_property
+    def first_slot(self) -> Slot:
+        return min(self.days[min(self.days)])
+
+    @property
+    def sort_key(self) -> tuple[datetime, int]:
+        return (self.first_slot.starts_at, self.doctor.id)
+
+
+def specializations() -> list[str]:
+    """Every specialization a doctor practises, alphabetically (an index-only scan)."""
+    return list(
+        db.session.scalars(select(Doctor.specialization).distinct().order_by(Doctor.specialization))
+    )
+
+
+def cities() -> list[str]:
+    """Every city with a clinic, alphabetically."""
+    return list(db.session.scalars(select(Clinic.city).distinct().order_by(Clinic.city)))
+
+
+def validate_criteria(
+    specialization: str | None,
+    date_from: date | None,
+    date_to: date | None,
+    today: date,
+    city: str | None = None,
+    clinic_id: int | None = None,
+) -> SearchCriteria:
+    """Check search input against what exists; SearchError names the first problem."""
+    if not specialization:
+        raise SearchError("specialization", "Choose a specialization.")
+    if specialization not in specializations():
+        raise SearchError("specialization", "There is no such specialization.")
+    if not city and clinic_id is None:
+        raise SearchError("city", "Choose a city or a clinic.")
+    if city and city not in cities():
+        raise SearchError("city", "There is no clinic in that city.")
+    if clinic_id is not None and db.session.get(Clinic, clinic_id) is None:
+        raise SearchError("clinic_id", "There is no such clinic.")
+    max_days = current_app.config["SEARCH_MAX_DAYS"]
+    date_from = date_from or today
+    date_to = date_to or date_from + timedelta(days=6)
+    if date_to < date_from:
+        raise SearchError("date_to", "The end date is before the start date.")
+    if (date_to - date_from).days >= max_days:
+        raise SearchError("date_to", f"Search at most {max_days} days at a time.")
+    if date_to < today:
+        raise SearchError("date_from", "Those dates are in the past.")
+    if date_from > today + timedelta(days=365):
+        raise SearchError("date_from", "Search at most a year ahead.")
+    return SearchCriteria(specialization, max(date_from, today), date_to, city or None, clinic_id)
+
+
+def matching_doctors(criteria: SearchCriteria) -> list[Doctor]:
+    """Active doctors of the specialization in the city or clinic, with their clinics: one query."""
+    query = (
+        select(Doctor)
+        .join(Doctor.clinic)
+        .join(User, User.id == Doctor.user_id)
+        .options(contains_eager(Doctor.clinic))
+        .where(Doctor.specialization == criteria.specialization, User.active.is_(True))
+    )
+    if criteria.clinic_id is not None:
+        query = query.where(Doctor.clinic_id == criteria.clinic_id)
+    if criteria.city:
+        query = query.where(Clinic.city == criteria.city)
+    return list(db.session.scalars(query))
+
+
+def earliest_bookable(now: datetime) -> datetime:
+    """Slots start no earlier than now plus the booking lead time."""
+    return now + current_app.config["BOOKING_LEAD_TIME"]
+
+
+def search_availability(
+    criteria: SearchCriteria, *, limit: int, cursor: str | None, now: datetime
+) -> Page[DoctorAvailability]:
+    """A page of doctors with free slots, soonest first, keyset over (first slot, doctor id)."""
+    after = decode_cursor(criteria.scope, cursor)
+    if after is not None:
+        try:
+            after_key = (datetime.fromisoformat(after[0]), int(after[1]))
+        except (TypeError, ValueError, IndexError):
+            raise BadCursor("cursor is not valid for this list") from None
+    doctors = matching_doctors(criteria)
+    slots = free_slots(doctors, criteria.date_from, criteria.date_to, earliest_bookable(now))
+    results = sorted(
+        (DoctorAvailability(doctor, slots[doctor.id]) for doctor in doctors if slots[doctor.id]),
+        key=lambda result: result.sort_key,
+    )
+    if after is not None:
+        results = [result for result in results if result.sort_key > after_key]
+    return page_from_rows(results[: limit + 1], limit, criteria.scope, lambda r: r.sort_key)
+
+
+def next_available(
+    specialization: str,
+    now: datetime,
+    city: str | None = None,
+    clinic_id: int | None = None,
+    horizon_days: int = 90,
+) -> DoctorAvailability | None:
+    """The earliest free slot for a specialization in a city, two weeks at a time (not day by day)."""
+    today = now.date()
+    step = current_app.config["SEARCH_MAX_DAYS"]
+    for offset in range(0, horizon_days, step):
+        start = today + timedelta(days=offset)
+        criteria = SearchCriteria(
+            specialization, start, start + timedelta(days=step - 1), city, clinic_id
+        )
+        page = search_availability(criteria, limit=1, cursor=None, now=now)
+        if page.items:
+            return page.items[0]
+    return None
