@@ -25,9 +25,19 @@ def is_postgres(engine_or_conn) -> bool:
 
 @event.listens_for(Engine, "connect")
 def _sqlite_pragmas(dbapi_connection, connection_record):
-    """SQLite: enforce foreign keys, and use WAL so readers do not block the writer."""
+    """SQLite: enforce foreign keys, WAL so readers do not block the writer, and let
+    SQLAlchemy (not the driver) begin transactions, so that they can begin IMMEDIATE."""
     if type(dbapi_connection).__module__.startswith("sqlite3"):
+        dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.close()
+
+
+@event.listens_for(Engine, "begin")
+def _sqlite_begin_immediate(conn):
+    """SQLite: every transaction takes the write lock up front, so a booking's checks and its
+    insert cannot interleave with another writer's (DESIGN.md: one immediate transaction)."""
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
