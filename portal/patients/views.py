@@ -9,6 +9,7 @@ from portal.auth.access import patient_required
 from portal.extensions import db
 from portal.htmx import is_partial, render
 from portal.models import Appointment, Doctor, utcnow
+from portal.patients.cards import render_cards
 from portal.patients.forms import BookingForm, CancelForm, RescheduleForm
 from portal.services.authz import NotAllowed
 from portal.services.availability import free_slots
@@ -111,7 +112,7 @@ def search():
         return render("patients/search.html", block="results", **context), (
             422 if is_partial() else 400
         )
-    context.update(page=page, criteria=criteria)
+    context.update(page=page, criteria=criteria, cards=render_cards(page.items))
     if not page.items and not args.get("cursor"):
         context["next_slot"] = next_available(
             criteria.specialization, now, city=criteria.city, clinic_id=criteria.clinic_id

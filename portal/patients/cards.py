@@ -1,0 +1,60 @@
+"""Rendered search-result cards, cached by exactly what they show.
+
+A card's key is a hash of the doctor's displayed fields and the slots it lists, so a booking
+that changes a doctor's day (and so their slots) changes the key: a stale card cannot be served,
+and time-to-live only reclaims memory. Cards are the same in a full page and in an htmx
+fragment, so the key needs no HX-Request.
+"""
+
+import hashlib
+import logging
+
+from flask import render_template
+from markupsafe import Markup
+from redis.exceptions import RedisError
+
+from portal.extensions import cache
+from portal.services.search import DoctorAvailability
+
+log = logging.getLogger(__name__)
+
+CARD_TTL = 3600
+
+
+def card_key(result: DoctorAvailability) -> str:
+    """The content address of one card."""
+    doctor, clinic = result.doctor, result.doctor.clinic
+    parts = [
+        str(doctor.id),
+        doctor.full_name,
+        doctor.specialization,
+        str(doctor.consultation_fee),
+        clinic.name,
+        clinic.city,
+        clinic.timezone,
+    ]
+    for slots in result.days.values():
+        parts.extend(f"{int(s.starts_at.timestamp())}-{int(s.ends_at.timestamp())}" for s in slots)
+    return "frag:card:" + hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+
+
+def render_cards(results: list[DoctorAvailability]) -> list[Markup]:
+    """One rendered card per result, from the cache where possible."""
+    keys = [card_key(result) for result in results]
+    try:
+        cached = cache.get_many(*keys) if keys else []
+    except (RedisError, OSError):
+        cached = [None] * len(keys)
+    cards, fresh = [], {}
+    for key, result, html in zip(keys, results, cached, strict=True):
+        if html is None:
+            html = render_template("patients/_doctor_card.html", result=result)
+            fresh[key] = html
+        # The card was rendered by our autoescaping template; its user text is escaped.
+        cards.append(Markup(html))  # noqa: S704
+    if fresh:
+        try:
+            cache.set_many(fresh, timeout=CARD_TTL)
+        except (RedisError, OSError) as error:
+            log.debug("card cache unavailable: %s", error)
+    return cards
