@@ -73,11 +73,13 @@ def register_redis(app: Flask) -> None:
 def register_cache(app: Flask) -> None:
     """Flask-Caching: Redis with a key prefix (never FLUSHDB the queues), else in-process."""
     from portal.extensions import cache
+    from portal.redis_client import make_redis
 
-    if app.config.get("REDIS_URL"):
+    redis_url = app.config.get("CACHE_REDIS_URL") or app.config.get("REDIS_URL")
+    if redis_url:
         cache_config = {
             "CACHE_TYPE": "RedisCache",
-            "CACHE_REDIS_URL": app.config["REDIS_URL"],
+            "CACHE_REDIS_URL": redis_url,
             "CACHE_OPTIONS": {
                 "socket_timeout": app.config["REDIS_SOCKET_TIMEOUT"],
                 "socket_connect_timeout": app.config["REDIS_SOCKET_TIMEOUT"],
@@ -85,6 +87,10 @@ def register_cache(app: Flask) -> None:
         }
     else:
         cache_config = {"CACHE_TYPE": "SimpleCache"}
+    # A raw client on the cache's Redis, for the few atomic operations Flask-Caching lacks.
+    app.extensions["cache_redis"] = (
+        make_redis({**app.config, "REDIS_URL": redis_url}) if redis_url else None
+    )
     cache_config["CACHE_KEY_PREFIX"] = app.config["CACHE_KEY_PREFIX"]
     cache_config["CACHE_DEFAULT_TIMEOUT"] = app.config["CACHE_DEFAULT_TIMEOUT"]
     cache.init_app(app, config=cache_config)

@@ -42,6 +42,9 @@ class Config:
     REDIS_URL = os.environ.get("REDIS_URL") or None
     REDIS_SOCKET_TIMEOUT = float(os.environ.get("REDIS_SOCKET_TIMEOUT", "0.5"))
     CACHE_KEY_PREFIX = os.environ.get("CACHE_KEY_PREFIX", "portal:cache:")
+    # The cache may live on its own Redis (one that may evict); defaults to REDIS_URL.
+    CACHE_REDIS_URL = os.environ.get("CACHE_REDIS_URL") or None
+    AVAILABILITY_CACHE_ENABLED = _env_bool("AVAILABILITY_CACHE_ENABLED", True)
     CACHE_DEFAULT_TIMEOUT = _env_int("CACHE_DEFAULT_TIMEOUT", 3600)
     RQ_QUEUE = os.environ.get("RQ_QUEUE", "default")
 
@@ -50,6 +53,9 @@ class Config:
     SESSION_ABSOLUTE_TIMEOUT = timedelta(hours=_env_int("SESSION_ABSOLUTE_HOURS", 12))
     PERMANENT_SESSION_LIFETIME = SESSION_IDLE_TIMEOUT
     SESSION_PERMANENT = True
+    # The session is saved when it changes; activity is noted at most once a minute
+    # (auth/sessions.py), which refreshes the idle TTL without a write per request.
+    SESSION_REFRESH_EACH_REQUEST = False
     SESSION_KEY_PREFIX = "portal:session:"
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"

@@ -10,6 +10,7 @@ from portal.models import User
 
 AUTH_AT = "auth_at"
 SEEN_AT = "seen_at"
+ACTIVITY_GRANULARITY = 60  # seconds: note activity at most once a minute
 
 
 def init_login(app: Flask) -> None:
@@ -65,7 +66,8 @@ def enforce_session_timeouts():
         return redirect(
             url_for("auth.login", next=request.full_path if request.method == "GET" else None)
         )
-    session[SEEN_AT] = now
+    if now - session.get(SEEN_AT, 0) >= ACTIVITY_GRANULARITY:
+        session[SEEN_AT] = now  # saving the session also renews its TTL in the store
     return None
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from flask import current_app
 from sqlalchemy import or_, select
 
 from portal.extensions import db
@@ -163,6 +164,7 @@ def free_slots(
     of them together, so the number of queries does not grow with the number of doctors.
     """
     days = local_dates(date_from, date_to)
+    use_cache = use_cache and current_app.config["AVAILABILITY_CACHE_ENABLED"]
     cached = CachedDays([d.id for d in doctors], days) if use_cache else None
     if cached is not None and cached.available:
         missing = cached.misses()

@@ -61,7 +61,7 @@ def cache_is_down() -> bool:
 
 def _bump(key: str) -> None:
     try:
-        redis = current_app.extensions["redis"]
+        redis = current_app.extensions["cache_redis"]
         if redis is None:
             cache.inc(key)
         else:  # INCR and EXPIRE together, so versions of past days do not pile up
