@@ -32,7 +32,9 @@ class Config:
     # Database: PostgreSQL in production and tests, a SQLite file when nothing is set.
     SQLALCHEMY_DATABASE_URI = os.environ.get("DATABASE_URL") or None
     SQLALCHEMY_ENGINE_OPTIONS = {
-        "pool_pre_ping": True,
+        # Off by default: a dead connection fails one request with a 503, and SQLAlchemy then
+        # drops the whole pool; pre-ping would cost a round trip on every request instead.
+        "pool_pre_ping": _env_bool("DB_POOL_PRE_PING", False),
         "pool_size": _env_int("DB_POOL_SIZE", 5),
         "max_overflow": _env_int("DB_MAX_OVERFLOW", 5),
     }

@@ -4,15 +4,17 @@ One page costs a fixed number of queries whatever the number of doctors: the mat
 with their clinics (one JOIN), then the three availability reads for all of them at once.
 """
 
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import cached_property
 
 from flask import current_app
+from redis.exceptions import RedisError
 from sqlalchemy import select
 from sqlalchemy.orm import contains_eager
 
-from portal.extensions import db
+from portal.extensions import cache, db
 from portal.models import Clinic, Doctor, User
 from portal.services.availability import Slot, free_slots
 from portal.services.pagination import BadCursor, Page, decode_cursor, page_from_rows
@@ -60,16 +62,40 @@ class DoctorAvailability:
         return (self.first_slot.starts_at, self.doctor.id)
 
 
+CATALOGUE_KEYS = ("catalogue:specializations", "catalogue:cities")
+CATALOGUE_TTL = 300  # a backstop; changes to doctors and clinics call forget_catalogue()
+
+
+def _catalogue(key: str, query) -> list[str]:
+    """A short list every search form shows, cached; the database when the cache is down."""
+    try:
+        values = cache.get(key)
+    except (RedisError, OSError):
+        return list(db.session.scalars(query))
+    if values is None:
+        values = list(db.session.scalars(query))
+        with suppress(RedisError, OSError):
+            cache.set(key, values, timeout=CATALOGUE_TTL)
+    return values
+
+
 def specializations() -> list[str]:
     """Every specialization a doctor practises, alphabetically (an index-only scan)."""
-    return list(
-        db.session.scalars(select(Doctor.specialization).distinct().order_by(Doctor.specialization))
+    return _catalogue(
+        CATALOGUE_KEYS[0],
+        select(Doctor.specialization).distinct().order_by(Doctor.specialization),
     )
 
 
 def cities() -> list[str]:
     """Every city with a clinic, alphabetically."""
-    return list(db.session.scalars(select(Clinic.city).distinct().order_by(Clinic.city)))
+    return _catalogue(CATALOGUE_KEYS[1], select(Clinic.city).distinct().order_by(Clinic.city))
+
+
+def forget_catalogue() -> None:
+    """Call after adding or changing doctors or clinics, so search forms list them at once."""
+    with suppress(RedisError, OSError):
+        cache.delete_many(*CATALOGUE_KEYS)
 
 
 def validate_criteria(

@@ -1,0 +1,170 @@
+"""The load benchmark: our endpoints through HTTP under gunicorn, and beside each, on the same
+data in the same run, the pattern the review warned about, measured directly against the
+database (so each naive-to-ours ratio compares like with like).
+
+    .venv/bin/python bench/run.py --database-url postgresql://postgres@127.0.0.1:5432/portal_scale
+
+Needs `flask seed scale` data in that database and wrk (apt-get install -y wrk). Starts its own
+gunicorn (4 workers) and uses Redis database 9 for sessions and cache. Bounded: every load run
+lasts --duration seconds.
+"""
+
+import argparse
+import json
+import random
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from urllib.parse import urlencode
+
+import psycopg
+from redis import Redis
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import naive
+from bench.harness import Result, gunicorn, portal_login, table, time_calls, wrk
+
+PASSWORD_ENV = "DEMO_PASSWORD"
+SECRET = "bench-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz"
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument(
+        "--database-url", default="postgresql://postgres@127.0.0.1:5432/portal_scale"
+    )
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/9")
+    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--password", default="demo-password-2026")
+    parser.add_argument("--only", default="", help="comma-separated scenario groups")
+    parser.add_argument("--json", help="also write the results here")
+    return parser.parse_args()
+
+
+def pick_subjects(conn) -> dict:
+    """A heavy patient, a busy (specialization, city), a doctor: read from the data itself."""
+    heavy = conn.execute(
+        "SELECT p.id, u.email FROM patients p JOIN users u ON u.id = p.user_id "
+        "WHERE p.id = (SELECT patient_id FROM appointments WHERE patient_id IN "
+        "(SELECT id FROM patients ORDER BY id LIMIT 2000) GROUP BY patient_id "
+        "ORDER BY count(*) DESC LIMIT 1)"
+    ).fetchone()
+    count = conn.execute(
+        "SELECT count(*) FROM appointments WHERE patient_id = %s", (heavy[0],)
+    ).fetchone()[0]
+    pairs = conn.execute(
+        "SELECT d.specialization, c.city, count(*) FROM doctors d JOIN clinics c ON c.id = d.clinic_id "
+        "GROUP BY 1, 2 ORDER BY 3 DESC"
+    ).fetchall()
+    return {
+        "patient_id": heavy[0],
+        "patient_email": heavy[1],
+        "patient_rows": count,
+        "pairs": pairs,
+    }
+
+
+def search_paths(pairs, n=40, seed=7) -> list[str]:
+    """Searches over (specialization, city) pairs with a Zipf-like skew toward the big ones."""
+    rng = random.Random(seed)
+    weights = [1 / (rank + 1) for rank in range(len(pairs))]
+    today = datetime.now(UTC).date()
+    paths = []
+    for spec, city, _ in rng.choices(pairs, weights, k=n):
+        query = {
+            "specialization": spec,
+            "city": city,
+            "date_from": today.isoformat(),
+            "date_to": (today + timedelta(days=6)).isoformat(),
+        }
+        paths.append("/patient/search?" + urlencode(query))
+    return paths
+
+
+def run_search(args, subjects, env, results):
+    """Search: warm cache, cold (cache off), Redis down for the cache; N+1 beside it."""
+    top_spec, top_city, _ = subjects["pairs"][0]
+    one = search_paths([(top_spec, top_city, 1)], n=1)
+    mix = search_paths(subjects["pairs"])
+    redis = Redis.from_url(args.redis_url)
+    for label, extra in [
+        ("warm cache", {}),
+        ("cold: cache off", {"AVAILABILITY_CACHE_ENABLED": "0"}),
+        ("cache Redis down", {"CACHE_REDIS_URL": "redis://127.0.0.1:1/0"}),
+    ]:
+        redis.flushdb()
+        with gunicorn({**env, **extra}) as port:
+            cookie = portal_login(port, subjects["patient_email"], args.password)
+            if label == "warm cache":
+                for path in mix:  # fill the cache the way traffic would
+                    wrk(port, "fill", [path], cookie=cookie, connections=1, duration=1, threads=1)
+            results.append(
+                wrk(
+                    port,
+                    f"search page, {label} (one spec+city, 7 days)",
+                    one,
+                    cookie=cookie,
+                    connections=args.connections,
+                    duration=args.duration,
+                )
+            )
+            if label == "warm cache":
+                results.append(
+                    wrk(
+                        port,
+                        "search page, warm cache, Zipf mix of 40 searches",
+                        mix,
+                        cookie=cookie,
+                        connections=args.connections,
+                        duration=args.duration,
+                    )
+                )
+    with psycopg.connect(args.database_url) as conn:
+        results.append(
+            time_calls(
+                "naive search: N+1 (a query per doctor), direct",
+                lambda: naive.search_n_plus_one(conn, top_spec, top_city),
+                repeat=20,
+            )
+        )
+        results.append(
+            time_calls(
+                "our search reads: 4 set-based queries, direct",
+                lambda: naive.search_set_based(conn, top_spec, top_city),
+                repeat=20,
+            )
+        )
+
+
+GROUPS = {"search": run_search}
+
+
+def main():
+    args = parse_args()
+    env = {
+        "DATABASE_URL": args.database_url,
+        "REDIS_URL": args.redis_url,
+        "SECRET_KEY": SECRET,
+        PASSWORD_ENV: args.password,
+        "LOGIN_LIMIT_PER_ADDRESS": "1000 per minute",
+        "LOGIN_LIMIT_PER_ACCOUNT": "1000 per minute",
+        "DB_POOL_SIZE": "5",
+    }
+    with psycopg.connect(args.database_url) as conn:
+        subjects = pick_subjects(conn)
+    print(f"heavy patient {subjects['patient_email']} with {subjects['patient_rows']} appointments")
+    results: list[Result] = []
+    wanted = [g for g in (args.only.split(",") if args.only else GROUPS) if g]
+    for group in wanted:
+        GROUPS[group](args, subjects, env, results)
+    print(table(results))
+    if args.json:
+        Path(args.json).write_text(json.dumps([r.__dict__ for r in results], indent=2))
+
+
+if __name__ == "__main__":
+    main()
