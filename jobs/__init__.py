@@ -1,0 +1,1 @@
+"""RQ jobs, thin and split by domain: load by id, call a service, commit (STYLE.md)."""

@@ -1,0 +1,113 @@
+"""What every job runs in: an application context, a session of its own, a job-stamped logger.
+
+A worker builds the app once, before it forks (`AppWorker`), so each job's work-horse starts
+with the imports done; the database pool is reset after the fork, never shared. Run inline
+(no Redis) or by a SimpleWorker in the same process, a job still pushes an app context of its
+own, and so gets a database session of its own (Flask-SQLAlchemy scopes sessions by context).
+"""
+
+import functools
+import logging
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from flask import Flask, current_app, has_app_context
+from rq import Retry, Worker, get_current_job
+
+from portal.queue import enqueue, get_queue
+
+LOG_FORMAT = "%(asctime)s job=%(job_id)s %(levelname)s %(name)s: %(message)s"
+
+_app: Flask | None = None
+_app_pid: int | None = None
+
+
+class JobIdFilter(logging.Filter):
+    """Stamp every record with the id of the RQ job being run ("-" outside a job)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        job = get_current_job()
+        record.job_id = job.id if job is not None else "-"
+        return True
+
+
+def configure_job_logging(level: int = logging.INFO) -> None:
+    """Send the portal's and the jobs' log lines to stderr, each stamped with the job id."""
+    handler = logging.StreamHandler()
+    handler.addFilter(JobIdFilter())
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    for name in ("portal", "jobs"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, JobIdFilter) for h in logger.handlers for f in h.filters):
+            logger.addHandler(handler)
+            logger.setLevel(level)
+            logger.propagate = False
+
+
+def get_job_logger(name: str) -> logging.Logger:
+    """A logger under `jobs.` whose lines carry the job id once configure_job_logging ran."""
+    return logging.getLogger(f"jobs.{name}")
+
+
+def job_app() -> Flask:
+    """The app a job runs in: the current one (inline, tests), else one built for the process."""
+    global _app, _app_pid
+    if has_app_context():
+        return current_app._get_current_object()
+    if _app is None:
+        from portal import create_app
+
+        _app = create_app()
+        _app_pid = os.getpid()
+        configure_job_logging()
+    elif _app_pid != os.getpid():
+        # A forked work-horse: drop the parent's pooled connections without closing them.
+        from portal.extensions import db
+
+        with _app.app_context():
+            db.engine.dispose(close=False)
+        _app_pid = os.getpid()
+    return _app
+
+
+@contextmanager
+def job_context() -> Iterator[Flask]:
+    """A fresh application context (and so a fresh database session) for one job."""
+    app = job_app()
+    with app.app_context():
+        yield app
+
+
+def app_job(func: Callable) -> Callable:
+    """Run the decorated job function inside job_context(); RQ still finds it by name."""
+
+    @functools.wraps(func)
+    def run(*args, **kwargs):
+        with job_context():
+            return func(*args, **kwargs)
+
+    return run
+
+
+def retry_policy() -> Retry:
+    """Exponential backoff between attempts of a job (JOB_RETRY_INTERVALS, in seconds)."""
+    intervals = list(current_app.config["JOB_RETRY_INTERVALS"])
+    return Retry(max=len(intervals), interval=intervals)
+
+
+def enqueue_job(func: Callable, *args, retry: bool = False, at_front: bool = False):
+    """portal.queue.enqueue with RQ's options: inline without Redis, where retries do not apply."""
+    queue = get_queue()
+    if queue is None:
+        return enqueue(func, *args)
+    options = {"retry": retry_policy()} if retry else {}
+    return queue.enqueue(func, *args, at_front=at_front, **options)
+
+
+class AppWorker(Worker):
+    """RQ's forking worker, with the portal imported and its app built before the first fork."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        job_app()
