@@ -24,6 +24,7 @@ def create_app(config=None) -> Flask:
     register_cache(app)
     register_sessions(app)
     register_security(app)
+    register_security_headers(app)
     register_login(app)
     register_queue(app)
     register_blueprints(app)
@@ -121,6 +122,13 @@ def register_security(app: Flask) -> None:
     app.config.setdefault("RATELIMIT_KEY_PREFIX", app.config["SESSION_KEY_PREFIX"] + "limits")
     csrf.init_app(app)
     limiter.init_app(app)
+
+
+def register_security_headers(app: Flask) -> None:
+    """CSP without inline scripts, nosniff, referrer policy, no framing; HSTS in production."""
+    from portal.security_headers import init_security_headers
+
+    init_security_headers(app)
 
 
 def register_login(app: Flask) -> None:

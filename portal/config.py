@@ -105,10 +105,11 @@ class Config:
 
 
 class ProductionConfig(Config):
-    """Production: secure cookies; create_app refuses the default SECRET_KEY."""
+    """Production: secure __Host- cookies; create_app refuses the default SECRET_KEY."""
 
     ENV_NAME = "production"
     SESSION_COOKIE_SECURE = True
+    SESSION_COOKIE_NAME = "__Host-session"  # Secure, Path=/, no Domain: the browser enforces it
 
 
 class TestConfig(Config):
