@@ -150,10 +150,12 @@ def register_blueprints(app: Flask) -> None:
     from portal.auth.views import bp as auth_bp
     from portal.clinics.views import bp as clinics_bp
     from portal.doctors.views import bp as doctors_bp
+    from portal.health import bp as health_bp
     from portal.main import bp as main_bp
     from portal.patients.views import bp as patients_bp
 
     app.register_blueprint(main_bp)
+    app.register_blueprint(health_bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(patients_bp)
     app.register_blueprint(doctors_bp)

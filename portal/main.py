@@ -15,9 +15,3 @@ def index():
     if current_user.is_authenticated:
         return redirect(url_for(home_endpoint_for(current_user)))
     return render("main/index.html")
-
-
-@bp.route("/healthz")
-def healthz():
-    """The process answers."""
-    return {"status": "ok"}
