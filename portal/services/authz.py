@@ -70,3 +70,37 @@ def require(allowed: bool) -> None:
     """Raise NotAllowed unless allowed."""
     if not allowed:
         raise NotAllowed()
+
+
+def can_administer_doctor(user: User, doctor_id: int) -> bool:
+    """An admin of the doctor's clinic: the sign-in, weekly rules and time off (not the doctor)."""
+    return user.role == "clinic_admin" and _doctor_clinic_id(doctor_id) == user.clinic_id
+
+
+def can_see_clinic(user: User, clinic_id: int) -> bool:
+    """The clinic's calendar and doctors: its own admins only."""
+    return user.role == "clinic_admin" and user.clinic_id == clinic_id
+
+
+def can_change_visit_status(user: User, appointment: Appointment) -> bool:
+    """Check-in, completed, no-show: the doctor of the visit."""
+    return (
+        user.role == "doctor"
+        and user.doctor is not None
+        and appointment.doctor_id == user.doctor.id
+    )
+
+
+def can_write_record(user: User, appointment: Appointment) -> bool:
+    """A medical record on a visit: its own doctor only (never an admin, never a colleague)."""
+    return can_change_visit_status(user, appointment)
+
+
+def can_amend_record(user: User, record_doctor_id: int, patient_id: int) -> bool:
+    """An amendment: the doctor who wrote the record, while they still treat the patient."""
+    return (
+        user.role == "doctor"
+        and user.doctor is not None
+        and user.doctor.id == record_doctor_id
+        and doctor_treats_patient(user.doctor.id, patient_id)
+    )
