@@ -96,13 +96,20 @@ def retry_policy() -> Retry:
     return Retry(max=len(intervals), interval=intervals)
 
 
-def enqueue_job(func: Callable, *args, retry: bool = False, at_front: bool = False):
+def enqueue_job(func: Callable, *args, retry: bool = False, timeout: int | None = None):
     """portal.queue.enqueue with RQ's options: inline without Redis, where retries do not apply."""
     queue = get_queue()
     if queue is None:
-        return enqueue(func, *args)
+        # Inline, like a worker: a failing job is logged, it does not fail whoever queued it.
+        try:
+            return enqueue(func, *args)
+        except Exception:
+            logging.getLogger("jobs").exception("inline job %s failed", func.__name__)
+            return None
     options = {"retry": retry_policy()} if retry else {}
-    return queue.enqueue(func, *args, at_front=at_front, **options)
+    if timeout:
+        options["job_timeout"] = timeout
+    return queue.enqueue(func, *args, **options)
 
 
 class AppWorker(Worker):

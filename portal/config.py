@@ -98,6 +98,34 @@ class Config:
     TWILIO_API_SECRET = os.environ.get("TWILIO_API_SECRET", "")
     TWILIO_MESSAGING_SERVICE_SID = os.environ.get("TWILIO_MESSAGING_SERVICE_SID", "")
     TWILIO_BASE_URL = os.environ.get("TWILIO_BASE_URL") or None
+    SES_CONFIGURATION_SET = os.environ.get("SES_CONFIGURATION_SET") or None
+    PROVIDER_CONNECT_TIMEOUT = float(os.environ.get("PROVIDER_CONNECT_TIMEOUT", "3"))
+    PROVIDER_TIMEOUT = float(os.environ.get("PROVIDER_TIMEOUT", "10"))
+
+    # Background jobs (docs/jobs.md). Retries of a job, in seconds between attempts.
+    JOB_RETRY_INTERVALS = tuple(
+        int(s) for s in os.environ.get("JOB_RETRY_INTERVALS", "30,60,120,240,480").split(",")
+    )
+    # The outbox: attempts per message, backoff base, and when a claim counts as abandoned.
+    OUTBOX_MAX_ATTEMPTS = _env_int("OUTBOX_MAX_ATTEMPTS", 6)
+    OUTBOX_BACKOFF_SECONDS = _env_int("OUTBOX_BACKOFF_SECONDS", 30)
+    OUTBOX_STALE_SECONDS = _env_int("OUTBOX_STALE_SECONDS", 600)
+    # Reminders: appointments read per batch (a multiple of the 50 destinations of one SES
+    # call), SMS per second across all workers, and how long before the visit an SMS expires.
+    REMINDER_BATCH_SIZE = _env_int("REMINDER_BATCH_SIZE", 500)
+    REMINDER_LOCAL_HOUR = _env_int("REMINDER_LOCAL_HOUR", 17)  # clinic-local hour they go out
+    SMS_RATE_PER_SECOND = _env_int("SMS_RATE_PER_SECOND", 10)
+    SMS_EXPIRES_BEFORE_VISIT_MINUTES = _env_int("SMS_EXPIRES_BEFORE_VISIT_MINUTES", 60)
+    # Video rooms: made this many minutes ahead; a visit whose room still fails this close to
+    # its start falls back to phone. Twilio closes a room nobody joined after its unused timeout.
+    VIDEO_ROOM_LEAD_MINUTES = _env_int("VIDEO_ROOM_LEAD_MINUTES", 5)
+    VIDEO_FALLBACK_MINUTES = _env_int("VIDEO_FALLBACK_MINUTES", 1)
+    VIDEO_ROOM_JOIN_GRACE_MINUTES = _env_int("VIDEO_ROOM_JOIN_GRACE_MINUTES", 30)
+    VIDEO_ROOM_PREFIX = os.environ.get("VIDEO_ROOM_PREFIX", "portal")
+    VIDEO_TOKEN_TTL_SECONDS = _env_int("VIDEO_TOKEN_TTL_SECONDS", 3600)
+    # The circuit breaker in front of Twilio Video: opens after this many failures in a row.
+    BREAKER_FAIL_MAX = _env_int("BREAKER_FAIL_MAX", 5)
+    BREAKER_RESET_SECONDS = _env_int("BREAKER_RESET_SECONDS", 60)
 
     # Access tokens for the JSON API.
     ACCESS_TOKEN_TTL = timedelta(hours=1)
