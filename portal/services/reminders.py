@@ -164,12 +164,14 @@ def _insert_new(rows: list[dict]) -> int:
     if not rows:
         return 0
     insert = pg_insert if db.engine.dialect.name == "postgresql" else sqlite_insert
-    result = db.session.execute(
-        insert(Notification.__table__)
+    table = Notification.__table__
+    added = db.session.execute(
+        insert(table)
         .values(rows)
         .on_conflict_do_nothing(index_elements=["idempotency_key"])
-    )
-    return result.rowcount or 0
+        .returning(table.c.id)
+    ).all()
+    return len(added)
 
 
 def _pending_ids(appointment_ids: list[int]) -> list[tuple[int, str]]:
