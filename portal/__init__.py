@@ -177,7 +177,9 @@ def register_template_helpers(app: Flask) -> None:
 
 
 def register_commands(app: Flask) -> None:
-    """flask seed demo|scale."""
+    """flask seed demo|scale, flask jobs ..."""
+    from portal.jobs_cli import register_jobs_cli
     from portal.seed.commands import seed_cli
 
     app.cli.add_command(seed_cli)
+    register_jobs_cli(app)
