@@ -53,7 +53,12 @@ def error_response(status: int, message: str | None = None, code: str | None = N
         response = jsonify(body)
         response.status_code = status
     else:
-        template = "errors/_error.html" if is_partial() else "errors/error.html"
+        if is_partial():
+            template = "errors/_error.html"
+        elif status == 503:
+            template = "errors/unavailable.html"  # renders without the database or Redis
+        else:
+            template = "errors/error.html"
         response = make_response(render_template(template, status=status, message=message), status)
     if status == 503:
         response.headers["Retry-After"] = "30"
@@ -87,6 +92,7 @@ def init_error_handlers(app: Flask) -> None:
     @app.errorhandler(OperationalError)
     def database_down(exc: OperationalError):
         log.error("database unavailable: %s", exc.orig)
+        _discard_failed_transaction()
         return error_response(503)
 
     @app.errorhandler(InternalServerError)
@@ -95,8 +101,19 @@ def init_error_handlers(app: Flask) -> None:
         original = getattr(exc, "original_exception", None)
         if isinstance(original, RedisError | OperationalError):
             log.error("backing service unavailable: %s", original)
+            _discard_failed_transaction()
             return error_response(503)
         return error_response(500)
+
+
+def _discard_failed_transaction() -> None:
+    """Roll back the broken transaction so the pool can replace the dead connection."""
+    from portal.extensions import db
+
+    try:
+        db.session.rollback()
+    except Exception as error:  # the connection is gone: nothing left to roll back
+        log.debug("rollback after a database error failed: %s", error)
 
 
 def _public_description(exc: HTTPException) -> str | None:
