@@ -177,7 +177,8 @@ def register_template_helpers(app: Flask) -> None:
 
 
 def register_commands(app: Flask) -> None:
-    """flask seed demo|scale, flask jobs ..."""
+    """flask seed demo|scale, flask jobs ..., flask db top."""
+    from portal import ops_cli  # noqa: F401  (adds `top` to Flask-Migrate's `db` group)
     from portal.jobs_cli import register_jobs_cli
     from portal.seed.commands import seed_cli
 
