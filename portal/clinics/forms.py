@@ -29,7 +29,11 @@ DATETIME_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"]
 class AddDoctorForm(FlaskForm):
     full_name = StringField("Full name", validators=[DataRequired(), Length(max=200)])
     email = EmailField("Email (their sign-in)", validators=[DataRequired(), Length(max=254)])
-    specialization = StringField("Specialization", validators=[DataRequired(), Length(max=80)])
+    specialization = StringField(
+        "Specialization",
+        validators=[DataRequired(), Length(max=80)],
+        render_kw={"list": "known-specializations"},
+    )
     consultation_fee = StringField(
         "Consultation fee", validators=[DataRequired(message="Enter the fee, e.g. 90.00.")]
     )

@@ -41,6 +41,7 @@ from portal.services.rules import (
     remove_time_off as remove_time_off_period,
 )
 from portal.services.schedule import clinic_doctors, today_in
+from portal.services.search import specializations
 from portal.services.staff import (
     NewDoctor,
     StaffError,
@@ -111,7 +112,7 @@ def new_doctor():
             response.headers["Cache-Control"] = "no-store"
             return response, 201
     status = 422 if form.errors or form.form_errors else 200
-    return render("clinics/new_doctor.html", form=form), status
+    return render("clinics/new_doctor.html", form=form, specializations=specializations()), status
 
 
 @bp.route("/doctors/<int:doctor_id>/deactivate", methods=["POST"])

@@ -273,7 +273,8 @@ def add_time_off(
     if reason is not None and len(reason) > 200:
         raise ScheduleInvalid("reason", "Keep the reason under 200 characters.")
     doctor = _lock_doctor(doctor_id)
-    inside = colliding_appointments(doctor_id, starts_at, ends_at)
+    # Visits already over stay as they are; only those still to come need a decision.
+    inside = [a for a in colliding_appointments(doctor_id, starts_at, ends_at) if a.ends_at > now]
     if inside and (decision not in ("keep", "cancel") or {a.id for a in inside} != set(seen_ids)):
         db.session.rollback()
         raise CollisionsToDecide(inside)

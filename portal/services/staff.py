@@ -20,6 +20,7 @@ from portal.services import availability_cache
 from portal.services.accounts import normalize_email
 from portal.services.authz import can_administer_doctor, require
 from portal.services.passwords import hash_password, password_problem
+from portal.services.search import forget_catalogue
 
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 MAX_FEE = Decimal("99999.99")
@@ -108,6 +109,7 @@ def add_doctor(clinic_id: int, new: NewDoctor) -> tuple[Doctor, str | None]:
     except IntegrityError as error:  # a concurrent sign-up took the email
         db.session.rollback()
         raise StaffError("email", "There is already a sign-in with this email.") from error
+    forget_catalogue()  # a new specialization shows in the search form at once
     return doctor, generated  # no rules yet, so no availability to invalidate
 
 

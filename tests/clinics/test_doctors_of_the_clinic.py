@@ -5,6 +5,7 @@ from datetime import UTC, datetime, time, timedelta
 from portal.models import Doctor, User
 from portal.services.availability import free_slots
 from portal.services.availability_cache import CachedDays
+from portal.services.search import specializations
 from tests.clinics.conftest import fetch, post_form
 from tests.conftest import AuthActions
 from tests.factories import (
@@ -112,3 +113,13 @@ def test_an_admin_cannot_deactivate_another_clinics_doctor(admin_client, app):
     assert fetch(app, User, id=stranger.user_id)[0].active
     missing = post_form(admin_client, "/clinic/doctors/999999/deactivate", {}, token_page)
     assert missing.status_code == 404
+
+
+def test_a_new_specialization_is_offered_by_the_search_form_at_once(admin_client, doctor, app):
+    with app.app_context():
+        assert "Dermatology" not in specializations()  # the catalogue is cached now
+    assert post_form(admin_client, "/clinic/doctors/new", NEW).status_code == 201
+    with app.app_context():
+        assert "Dermatology" in specializations()
+    form = admin_client.get("/clinic/doctors/new").get_data(as_text=True)
+    assert '<option value="Dermatology">' in form and 'list="known-specializations"' in form

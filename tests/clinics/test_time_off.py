@@ -168,3 +168,17 @@ def test_another_clinics_time_off_is_out_of_reach(admin_client, app):
     assert (
         post_form(admin_client, "/clinic/time-off/999999/delete", {}, "/clinic/").status_code == 404
     )
+
+
+def test_visits_already_over_need_no_decision_and_stay_as_they_are(admin_client, doctor, app):
+    yesterday = datetime.now(UTC).astimezone(ZONE).date() - timedelta(days=1)
+    over = gen_appointment(gen_patient(), doctor, local(yesterday, 10))
+    response = add_time_off(
+        admin_client,
+        doctor,
+        starts_at=f"{yesterday.isoformat()}T08:00",
+        ends_at=f"{yesterday.isoformat()}T18:00",
+    )
+    assert response.status_code == 303
+    assert fetch(app, Appointment, id=over.id)[0].status == "scheduled"
+    assert fetch(app, Notification) == []
