@@ -43,7 +43,9 @@ def db_top(limit: int, width: int, reset: bool) -> None:
         raise click.ClickException(ENABLE_HINT) from error
     click.echo(f"{'calls':>9} {'total ms':>12} {'mean ms':>10} {'rows':>10}  query")
     for row in rows:
-        click.echo(f"{row.calls:>9} {row.total_ms:>12} {row.mean_ms:>10} {row.rows:>10}  {row.query}")
+        click.echo(
+            f"{row.calls:>9} {row.total_ms:>12} {row.mean_ms:>10} {row.rows:>10}  {row.query}"
+        )
     if reset:
         db.session.execute(text("SELECT pg_stat_statements_reset()"))
         db.session.commit()
