@@ -327,9 +327,7 @@ def cancel(appointment_id: int):
         cancel_appointment(appointment.id, current_user, utcnow(), notify=True)
     except NotAllowed:
         abort(403)
-    except BookingError as error:
-        if is_partial():  # htmx swaps only 2xx answers: the message goes into the week
-            return _week_page(monday, error=error.message)
+    except BookingError as error:  # the week again, with the reason above it
         return _week_page(monday, error=error.message, status=409)
     if is_partial():
         return _week_page(monday)

@@ -148,3 +148,14 @@ def test_another_clinics_visit_cannot_be_cancelled(admin_client, app):
 
 def test_an_empty_clinic_says_so(admin_client):
     assert "This clinic has no doctors yet." in week_page(admin_client).get_data(as_text=True)
+
+
+def test_a_refused_cancel_through_htmx_returns_the_week_with_the_reason(admin_client, doctor):
+    visit = gen_appointment(gen_patient(), doctor, local(MONDAY, 9), status="completed")
+    token = csrf_token_from(week_page(admin_client).get_data(as_text=True))
+    response = admin_client.post(
+        f"/clinic/appointments/{visit.id}/cancel", headers={**HTMX, "X-CSRFToken": token}
+    )
+    html = response.get_data(as_text=True)
+    assert response.status_code == 409 and "<html" not in html
+    assert 'role="alert"' in html and "completed, not scheduled" in html
