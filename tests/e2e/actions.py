@@ -45,9 +45,14 @@ def doctor_card(page: Page, doctor_name: str) -> Locator:
     )
 
 
-def slot_buttons(scope: Page | Locator, label_start: str = "Book ") -> Locator:
-    """Slot buttons whose accessible name starts with label_start ("Book Tue 01 Dec 2026, 09:00")."""
-    return scope.get_by_role("button", name=re.compile("^" + re.escape(label_start)))
+def slot_buttons(
+    scope: Page | Locator, label_start: str = "Book ", include_hidden=False
+) -> Locator:
+    """Slot buttons whose accessible name starts with label_start ("Book Tue 01 Dec 2026, 09:00");
+    include_hidden also finds those folded away under "N more times"."""
+    return scope.get_by_role(
+        "button", name=re.compile("^" + re.escape(label_start)), include_hidden=include_hidden
+    )
 
 
 def focused_description(page: Page) -> str:

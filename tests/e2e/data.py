@@ -71,8 +71,14 @@ def patient_of(app, email: str) -> Patient:
 
 
 def doctor_named(clinic: Clinic, full_name: str, specialization="Cardiology", fee="90.00"):
+    """A doctor whose sign-in reads like their name: "Dr. Ana Ferreira" is ana.ferreira@..."""
+    email = ".".join(full_name.removeprefix("Dr. ").lower().split()) + "@clinic.example"
     return gen_doctor(
-        clinic, full_name=full_name, specialization=specialization, consultation_fee=Decimal(fee)
+        clinic,
+        email=email,
+        full_name=full_name,
+        specialization=specialization,
+        consultation_fee=Decimal(fee),
     )
 
 
@@ -179,3 +185,71 @@ def a_doctors_day() -> DoctorsDay:
         reason="Test results",
     )
     return DoctorsDay(doctor, timezone, today, maria, later, "Sam Lee")
+
+
+PATIENT_NAMES = (
+    "Bruno Dias",
+    "Clara Nunes",
+    "Diogo Pires",
+    "Eva Moreira",
+    "Filipa Sousa",
+    "Gil Teixeira",
+    "Hugo Matos",
+    "Irene Faria",
+)
+
+
+@dataclass
+class ClinicWeek:
+    clinic: Clinic
+    admin_email: str
+    ana: Doctor
+    patient_email: str
+    booked_day: date  # the patient's visit with Dr. Ferreira is at 10:00 on this day
+    next_day: date
+
+
+def a_clinic_week() -> ClinicWeek:
+    """A Lisbon clinic with three doctors (09:00-17:00 every day) and a busy week.
+
+    Paula has a visit with Dr. Ferreira at 10:00 three days from now. Dr. Ferreira's mornings
+    that day and the next stay otherwise free, so what the patient's search shows there
+    depends only on the admin's time off and weekly rule.
+    """
+    timezone = "Europe/Lisbon"
+    clinic = gen_clinic(name="Lisbon Heart Centre", city="Lisbon", timezone=timezone)
+    gen_admin(clinic, email="admin@lisbonheart.example")
+    ana = doctor_named(clinic, "Dr. Ana Ferreira", fee="95.00")
+    joao = doctor_named(clinic, "Dr. João Silva", fee="80.00")
+    ines = doctor_named(clinic, "Dr. Inês Santos", specialization="Dermatology", fee="70.00")
+    for doctor in (ana, joao, ines):
+        gen_schedule(doctor, start=time(9), end=time(17), slot=30)
+    booked_day = local_today(timezone) + timedelta(days=3)
+    paula = gen_patient(email="paula@example.com", full_name="Paula Reis")
+    gen_appointment(paula, ana, at_local(booked_day, time(10), timezone), reason="Palpitations")
+
+    now = now_utc()
+    monday = booked_day - timedelta(days=booked_day.weekday())
+    patients = [gen_patient(full_name=name) for name in PATIENT_NAMES]
+    hours = {
+        ana: (time(15), time(16)),
+        joao: (time(9), time(11, 30), time(14)),
+        ines: (time(10), time(13)),
+    }
+    n = 0
+    for offset in range(7):
+        day = monday + timedelta(days=offset)
+        for doctor, clocks in hours.items():
+            for clock in clocks[: 1 + (offset + n) % len(clocks)]:
+                starts_at = at_local(day, clock, timezone)
+                status = "completed" if starts_at < now else "scheduled"
+                gen_appointment(patients[n % len(patients)], doctor, starts_at, status=status)
+                n += 1
+    return ClinicWeek(
+        clinic,
+        "admin@lisbonheart.example",
+        ana,
+        "paula@example.com",
+        booked_day,
+        booked_day + timedelta(days=1),
+    )
