@@ -296,15 +296,14 @@ def _requested_week(timezone: str) -> date:
     return week_start(day)
 
 
-def _week_page(monday: date, error: str | None = None, status: int = 200):
+def _week_page(monday: date, *, error: str | None = None, notice: str | None = None, status=200):
     week = clinic_week(current_user.clinic, monday)
     return render(
         "clinics/calendar.html",
         block="week",
         week=week,
-        confirm=ConfirmForm(),
         error=error,
-        now=utcnow(),
+        notice=notice,
     ), status
 
 
@@ -315,21 +314,49 @@ def calendar():
     return _week_page(_requested_week(current_user.clinic.timezone))
 
 
+def _clinic_visit(appointment_id: int) -> Appointment:
+    """A visit with one of the admin's doctors, or 404 (no such visit) / 403 (another clinic)."""
+    appointment = db.session.get(Appointment, appointment_id)
+    if appointment is None:
+        abort(404)
+    if not can_see_appointment(current_user, appointment):
+        abort(403)
+    return appointment
+
+
+def _monday_of(appointment: Appointment) -> date:
+    return week_start(appointment.starts_at.astimezone(current_user.clinic.zone).date())
+
+
+@bp.route("/appointments/<int:appointment_id>")
+@clinic_admin_required
+def visit(appointment_id: int):
+    """One visit of the calendar, and the button that cancels it for the patient."""
+    appointment = _clinic_visit(appointment_id)
+    return render(
+        "clinics/visit.html",
+        block="visit",
+        appointment=appointment,
+        monday=_monday_of(appointment),
+        cancellable=appointment.status == "scheduled" and appointment.ends_at > utcnow(),
+        confirm=ConfirmForm(),
+    )
+
+
 @bp.route("/appointments/<int:appointment_id>/cancel", methods=["POST"])
 @clinic_admin_required
 def cancel(appointment_id: int):
     """Cancel a visit on the patient's behalf; the patient is told. Answers with the week."""
-    appointment = db.session.get(Appointment, appointment_id) or abort(404)
-    if not can_see_appointment(current_user, appointment):
-        abort(403)
-    monday = week_start(appointment.starts_at.astimezone(current_user.clinic.zone).date())
+    appointment = _clinic_visit(appointment_id)
+    monday = _monday_of(appointment)
     try:
         cancel_appointment(appointment.id, current_user, utcnow(), notify=True)
     except NotAllowed:
         abort(403)
     except BookingError as error:  # the week again, with the reason above it
         return _week_page(monday, error=error.message, status=409)
+    done = "The visit is cancelled and the patient is being told."
     if is_partial():
-        return _week_page(monday)
-    flash("The visit is cancelled and the patient is being told.", "success")
+        return _week_page(monday, notice=done)
+    flash(done, "success")
     return redirect(url_for("clinics.calendar", week=monday.isoformat()), code=303)

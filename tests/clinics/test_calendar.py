@@ -113,14 +113,15 @@ def test_an_admin_cancels_a_visit_for_the_patient_who_is_told(admin_client, doct
     with app.app_context():
         free_slots(fetch(app, type(doctor), id=doctor.id), MONDAY, MONDAY, local(MONDAY, 0))
         assert CachedDays([doctor.id], [MONDAY]).hits
-    token_page = week_page(admin_client).get_data(as_text=True)
+    token_page = admin_client.get(f"/clinic/appointments/{visit.id}").get_data(as_text=True)
     response = admin_client.post(
         f"/clinic/appointments/{visit.id}/cancel",
         headers={**HTMX, "X-CSRFToken": csrf_token_from(token_page)},
     )
     html = response.get_data(as_text=True)
     assert response.status_code == 200 and "<html" not in html
-    assert f'id="calendar-visit-{visit.id}" class="visit-cancelled"' in html
+    assert f'<li class="visit-cancelled"><a href="/clinic/appointments/{visit.id}"' in html
+    assert "The visit is cancelled and the patient is being told." in html
     assert fetch(app, Appointment, id=visit.id)[0].status == "cancelled"
     assert {n.kind for n in fetch(app, Notification, appointment_id=visit.id)} == {"cancelled"}
     with app.app_context():
@@ -159,3 +160,42 @@ def test_a_refused_cancel_through_htmx_returns_the_week_with_the_reason(admin_cl
     html = response.get_data(as_text=True)
     assert response.status_code == 409 and "<html" not in html
     assert 'role="alert"' in html and "completed, not scheduled" in html
+
+
+def test_a_visit_opens_in_a_panel_with_its_details_and_the_cancel_button(admin_client, doctor):
+    future = datetime.now(UTC) + timedelta(days=2)
+    visit = gen_appointment(gen_patient(full_name="Pat Panel"), doctor, future, reason="Rash")
+    week = week_page(admin_client, future.astimezone(ZONE).date()).get_data(as_text=True)
+    assert f'hx-get="/clinic/appointments/{visit.id}"' in week and 'id="visit-panel"' in week
+    panel = admin_client.get(f"/clinic/appointments/{visit.id}", headers=HTMX)
+    html = panel.get_data(as_text=True)
+    assert panel.status_code == 200 and "<html" not in html
+    assert "Pat Panel" in html and "Rash" in html and TZ in html
+    assert f'hx-post="/clinic/appointments/{visit.id}/cancel"' in html
+    page = admin_client.get(f"/clinic/appointments/{visit.id}").get_data(as_text=True)
+    assert "<html" in page and "The week calendar" in page
+
+
+def test_a_visit_that_is_over_offers_no_cancel(admin_client, doctor):
+    visit = gen_appointment(gen_patient(), doctor, datetime.now(UTC) - timedelta(days=1))
+    html = admin_client.get(f"/clinic/appointments/{visit.id}").get_data(as_text=True)
+    assert "/cancel" not in html and "can no longer be cancelled" in html
+
+
+def scheduled_minutes(app, clinic, monday: date) -> list[int]:
+    with app.app_context():
+        week = clinic_week(db.session.get(Clinic, clinic.id), monday)
+    return [cell.scheduled_minutes for cell in week.rows[0].cells]
+
+
+def test_a_spring_forward_day_schedules_only_the_hours_that_exist(app, clinic, doctor):
+    # 2027-03-14, New York: 02:00 does not exist, so 01:00-04:00 holds two hourly slots.
+    gen_schedule(doctor, weekdays=[5, 6], start=time(1), end=time(4), slot=60)
+    minutes = scheduled_minutes(app, clinic, date(2027, 3, 8))
+    assert minutes[5:] == [180, 120]
+
+
+def test_overlapping_rules_from_before_validation_are_not_counted_twice(app, clinic, doctor):
+    gen_schedule(doctor, weekdays=[0], start=time(9), end=time(12), slot=30)
+    gen_schedule(doctor, weekdays=[0], start=time(10), end=time(13), slot=30)
+    assert scheduled_minutes(app, clinic, MONDAY)[0] == 240
