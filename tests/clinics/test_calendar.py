@@ -120,7 +120,7 @@ def test_an_admin_cancels_a_visit_for_the_patient_who_is_told(admin_client, doct
     )
     html = response.get_data(as_text=True)
     assert response.status_code == 200 and "<html" not in html
-    assert f'<li class="visit-cancelled"><a href="/clinic/appointments/{visit.id}"' in html
+    assert f'<li id="calendar-visit-{visit.id}" class="visit-cancelled">' in html
     assert "The visit is cancelled and the patient is being told." in html
     assert fetch(app, Appointment, id=visit.id)[0].status == "cancelled"
     assert {n.kind for n in fetch(app, Notification, appointment_id=visit.id)} == {"cancelled"}
