@@ -146,10 +146,12 @@ def register_queue(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    """The portal's blueprints."""
+    """The portal's blueprints, and the JSON API under /api."""
+    from portal.api import bp as api_bp
     from portal.auth.views import bp as auth_bp
     from portal.clinics.views import bp as clinics_bp
     from portal.doctors.views import bp as doctors_bp
+    from portal.extensions import csrf
     from portal.health import bp as health_bp
     from portal.main import bp as main_bp
     from portal.patients.views import bp as patients_bp
@@ -160,6 +162,9 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(patients_bp)
     app.register_blueprint(doctors_bp)
     app.register_blueprint(clinics_bp)
+    app.register_blueprint(api_bp)
+    # The API authenticates with Bearer tokens, never cookies: a forged form has nothing to ride on.
+    csrf.exempt(api_bp)
 
 
 def register_error_handlers(app: Flask) -> None:

@@ -127,9 +127,13 @@ class Config:
     BREAKER_FAIL_MAX = _env_int("BREAKER_FAIL_MAX", 5)
     BREAKER_RESET_SECONDS = _env_int("BREAKER_RESET_SECONDS", 60)
 
-    # Access tokens for the JSON API.
+    # Tokens of the JSON API: access tokens 1 hour; refresh tokens 7 days, rotated on every
+    # use, and never past 30 days after the sign-in that started their family.
     ACCESS_TOKEN_TTL = timedelta(hours=1)
     REFRESH_TOKEN_TTL = timedelta(days=7)
+    REFRESH_FAMILY_TTL = timedelta(days=_env_int("REFRESH_FAMILY_DAYS", 30))
+    # Signs access tokens; by default a key derived from SECRET_KEY for this use only.
+    JWT_SECRET_KEY = os.environ.get("JWT_SECRET_KEY") or None
 
 
 class ProductionConfig(Config):

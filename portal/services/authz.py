@@ -104,3 +104,10 @@ def can_amend_record(user: User, record_doctor_id: int, patient_id: int) -> bool
         and user.doctor.id == record_doctor_id
         and doctor_treats_patient(user.doctor.id, patient_id)
     )
+
+
+def can_join_video(user: User, appointment: Appointment) -> bool:
+    """A video visit's room: its patient and its doctor only (never an admin)."""
+    if user.role == "patient":
+        return user.patient is not None and appointment.patient_id == user.patient.id
+    return can_change_visit_status(user, appointment)

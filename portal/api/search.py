@@ -1,0 +1,66 @@
+"""What the search form offers (specializations, clinics) and the search itself."""
+
+from flask import request
+
+from portal.api.blueprint import bp
+from portal.api.schemas import (
+    ClinicsOut,
+    ClinicsQuery,
+    SearchOut,
+    SearchQuery,
+    SpecializationsOut,
+)
+from portal.api.security import bearer_required
+from portal.api.serializers import clinic_out, search_result_out
+from portal.api.spec import BEARER, answers, api_spec
+from portal.models import utcnow
+from portal.services.directory import clinics_page
+from portal.services.search import search_availability, specializations, validate_criteria
+
+TAGS = ["search"]
+
+
+@bp.get("/specializations")
+@api_spec.validate(resp=answers(HTTP_200=SpecializationsOut), tags=TAGS)
+def list_specializations():
+    """Every specialization a doctor practises, alphabetically."""
+    return SpecializationsOut(items=specializations())
+
+
+@bp.get("/clinics")
+@api_spec.validate(query=ClinicsQuery, resp=answers(400, 422, HTTP_200=ClinicsOut), tags=TAGS)
+def list_clinics():
+    """Clinics by name, optionally in one city, a page at a time."""
+    query: ClinicsQuery = request.context.query
+    page = clinics_page(query.city, limit=query.limit, cursor=query.cursor)
+    return ClinicsOut(items=[clinic_out(c) for c in page.items], next_cursor=page.next_cursor)
+
+
+@bp.get("/appointments/search")
+@bearer_required()
+@api_spec.validate(
+    query=SearchQuery,
+    resp=answers(400, 401, 422, HTTP_200=SearchOut),
+    tags=TAGS,
+    security=BEARER,
+)
+def search():
+    """Doctors of a specialization in a city or clinic with their free slots, soonest first.
+
+    At most 14 days at a time; a page of doctors (limit, default 20) with every free slot of
+    each in the range.
+    """
+    query: SearchQuery = request.context.query
+    now = utcnow()
+    criteria = validate_criteria(
+        query.specialization,
+        query.date_from,
+        query.date_to,
+        today=now.date(),
+        city=query.city,
+        clinic_id=query.clinic_id,
+    )
+    page = search_availability(criteria, limit=query.limit, cursor=query.cursor, now=now)
+    return SearchOut(
+        items=[search_result_out(result) for result in page.items], next_cursor=page.next_cursor
+    )
