@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 FLASK := $(VENV)/bin/flask
 export FLASK_APP := wsgi
 
-.PHONY: run test test-fast lint format worker cron migrate seed-demo seed-scale bench clean
+.PHONY: run test test-fast lint format worker cron migrate seed-demo seed-scale bench clean screenshots
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ run: $(VENV)/.installed
 ## The whole test suite against the real PostgreSQL and Redis of this machine.
 test: $(VENV)/.installed-dev
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+## Refresh the README's screenshots (docs/screenshots/) by running the browser journeys.
+screenshots: $(VENV)/.installed-dev
+	$(PY) -m pytest tests/e2e -q --readme-screenshots
 
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check .
