@@ -1,8 +1,8 @@
 """The doctors of a clinic: adding one with their sign-in, and deactivating one.
 
 A deactivated doctor cannot sign in (Flask-Login refuses inactive users), is not found by
-search and takes no bookings; their availability is invalidated and, where the API's token
-service exists, their refresh tokens are revoked so the mobile app loses access at once.
+search and takes no bookings; their availability is invalidated and their API refresh tokens
+are revoked in the same transaction, so the mobile app loses access at once.
 """
 
 import re
@@ -21,6 +21,7 @@ from portal.services.accounts import normalize_email
 from portal.services.authz import can_administer_doctor, require
 from portal.services.passwords import hash_password, password_problem
 from portal.services.search import forget_catalogue
+from portal.services.tokens import revoke_all_for_user
 
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 MAX_FEE = Decimal("99999.99")
@@ -113,17 +114,6 @@ def add_doctor(clinic_id: int, new: NewDoctor) -> tuple[Doctor, str | None]:
     return doctor, generated  # no rules yet, so no availability to invalidate
 
 
-def _revoke_api_tokens(user_id: int) -> None:
-    """Revoke the doctor's API refresh tokens when the token service is part of the app."""
-    try:
-        from portal.services import tokens
-    except ImportError:
-        return
-    revoke = getattr(tokens, "revoke_all_for_user", None)
-    if revoke is not None:
-        revoke(user_id)
-
-
 def upcoming_visits(doctor_id: int, now: datetime) -> int:
     """How many scheduled visits the doctor still has from now on."""
     return db.session.scalar(
@@ -148,7 +138,8 @@ def deactivate_doctor(actor: User, doctor_id: int) -> Doctor:
         raise LookupError(doctor_id)
     require(can_administer_doctor(actor, doctor_id))
     doctor.user.active = False
+    # In the same transaction: a deactivated doctor never keeps a working refresh token.
+    revoke_all_for_user(doctor.user_id, commit=False)
     db.session.commit()
     availability_cache.invalidate_doctor(doctor.id)
-    _revoke_api_tokens(doctor.user_id)
     return doctor

@@ -2,7 +2,7 @@
 
 from datetime import UTC, datetime, time, timedelta
 
-from portal.models import Doctor, User
+from portal.models import Doctor, RefreshToken, User
 from portal.services.availability import free_slots
 from portal.services.availability_cache import CachedDays
 from portal.services.search import specializations
@@ -123,3 +123,24 @@ def test_a_new_specialization_is_offered_by_the_search_form_at_once(admin_client
         assert "Dermatology" in specializations()
     form = admin_client.get("/clinic/doctors/new").get_data(as_text=True)
     assert '<option value="Dermatology">' in form and 'list="known-specializations"' in form
+
+
+def test_deactivation_revokes_the_doctors_api_tokens(admin_client, doctor, app):
+    api = app.test_client()
+    login = api.post(
+        "/api/auth/login", json={"email": doctor.user.email, "password": "demo-password-2026"}
+    )
+    assert login.status_code == 200
+    tokens = login.get_json()
+    bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
+    schedule = f"/api/doctors/{doctor.id}/schedule?date=2027-03-01"
+    assert api.get(schedule, headers=bearer).status_code == 200
+    post_form(admin_client, f"/clinic/doctors/{doctor.id}/deactivate", {}, "/clinic/")
+    assert (
+        api.post("/api/auth/refresh", json={"refresh_token": tokens["refresh_token"]}).status_code
+        == 401
+    )
+    assert api.get(schedule, headers=bearer).status_code == 401
+    with app.app_context():
+        rows = fetch(app, RefreshToken, user_id=doctor.user_id)
+    assert rows and all(row.revoked_at is not None for row in rows)
