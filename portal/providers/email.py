@@ -125,6 +125,9 @@ class SesEmail:
                 connect_timeout=connect_timeout,
                 read_timeout=read_timeout,
                 retries={"total_max_attempts": 1},
+                # The request is built here, the same way every time; validating its 50
+                # destinations against the model cost more than serialising them.
+                parameter_validation=False,
             ),
         )
         self._known_templates: set[str] = set()

@@ -61,6 +61,12 @@ def email_template(kind: str) -> EmailTemplate:
     )
 
 
+def placeholders(kind: str) -> frozenset[str]:
+    """The names a kind's email template uses (only these are sent per destination)."""
+    text = _SUBJECTS[kind] + _TEXTS[kind]
+    return frozenset(name for name in _DEFAULTS if "{{" + name + "}}" in text)
+
+
 def sms_text(kind: str, data: dict) -> str:
     """The SMS body for a kind of notification (one segment where possible)."""
     return render(_TEXTS[kind], {**_DEFAULTS, **data})

@@ -12,10 +12,23 @@ import random
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import bindparam, event, inspect, literal, or_, select, update
+from sqlalchemy import (
+    BigInteger,
+    any_,
+    bindparam,
+    event,
+    inspect,
+    literal,
+    or_,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from portal.extensions import db
 from portal.models import Appointment, Notification, Patient, User, idempotency_key, utcnow
+from portal.models.types import UTCDateTime
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +138,13 @@ def relay(ids: list[int]) -> None:
 _table = Notification.__table__
 
 
+def _id_in(ids: list[int]):
+    """`id = ANY(:ids)` on PostgreSQL (one array parameter), `id IN (...)` elsewhere."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        return _table.c.id == any_(bindparam("ids", list(ids), type_=ARRAY(BigInteger)))
+    return _table.c.id.in_(ids)
+
+
 def claim(ids: list[int], now: datetime) -> dict[int, int]:
     """Move these rows from pending to sending; return {id: attempts} of the ones we got.
 
@@ -136,7 +156,7 @@ def claim(ids: list[int], now: datetime) -> dict[int, int]:
         return {}
     claimed = db.session.execute(
         update(_table)
-        .where(_table.c.id.in_(ids), _table.c.status == "pending")
+        .where(_id_in(ids), _table.c.status == "pending")
         .values(status="sending", claimed_at=now, attempts=_table.c.attempts + 1)
         .returning(_table.c.id, _table.c.attempts)
     ).all()
@@ -144,9 +164,20 @@ def claim(ids: list[int], now: datetime) -> dict[int, int]:
     return {row.id: row.attempts for row in claimed}
 
 
+_MARK_SENT_PG = text(
+    "UPDATE notifications AS n SET status = 'sent', provider_message_id = v.mid, "
+    "sent_at = :now, error = NULL "
+    "FROM unnest(CAST(:ids AS bigint[]), CAST(:mids AS text[])) AS v(id, mid) "
+    "WHERE n.id = v.id AND n.status = 'sending'"
+).bindparams(bindparam("now", type_=UTCDateTime()))
+
+
 def mark_sent(sent: list[tuple[int, str]], now: datetime) -> None:
-    """sending -> sent, with the provider's message id."""
-    if sent:
+    """sending -> sent, with the provider's message id (one statement for a whole chunk)."""
+    if sent and db.session.get_bind().dialect.name == "postgresql":
+        ids, message_ids = zip(*sent, strict=True)
+        db.session.execute(_MARK_SENT_PG, {"now": now, "ids": list(ids), "mids": list(message_ids)})
+    elif sent:
         db.session.execute(
             update(_table)
             .where(_table.c.id == bindparam("nid"), _table.c.status == "sending")
@@ -174,7 +205,7 @@ def release(ids: list[int]) -> None:
     if ids:
         db.session.execute(
             update(_table)
-            .where(_table.c.id.in_(ids), _table.c.status == "sending")
+            .where(_id_in(ids), _table.c.status == "sending")
             .values(status="pending", claimed_at=None)
         )
         db.session.commit()
@@ -266,7 +297,7 @@ def retry_failed(ids: list[int]) -> int:
         return 0
     result = db.session.execute(
         update(_table)
-        .where(_table.c.id.in_(ids), _table.c.status == "failed")
+        .where(_id_in(ids), _table.c.status == "failed")
         .values(status="pending", attempts=0, next_attempt_at=utcnow(), claimed_at=None)
     )
     return result.rowcount or 0

@@ -16,7 +16,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import String, cast, literal, select, union_all
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -28,9 +28,9 @@ from portal.models import (
     Notification,
     Patient,
     User,
-    idempotency_key,
     utcnow,
 )
+from portal.models.types import UTCDateTime
 
 log = logging.getLogger(__name__)
 
@@ -98,87 +98,94 @@ def reminder_windows(
     return windows
 
 
+def _in_window(window: Window, after: int, last: int | None = None) -> list:
+    """The window's scheduled appointments with ids in (after, last]."""
+    conditions = [
+        Doctor.clinic_id.in_(window.clinic_ids),
+        Appointment.doctor_id == Doctor.id,
+        Appointment.starts_at >= window.starts,
+        Appointment.starts_at < window.ends,
+        Appointment.status == "scheduled",
+        Appointment.id > after,
+    ]
+    if last is not None:
+        conditions.append(Appointment.id <= last)
+    return conditions
+
+
 def _batches(window: Window, size: int):
-    """The window's scheduled appointments with what the outbox needs, keyset by id."""
+    """Keyset batches of the window's appointments: (after, last id, how many)."""
     after = 0
     while True:
-        batch = db.session.execute(
-            select(
-                Appointment.id,
-                Patient.notify_email,
-                Patient.notify_sms,
-                Patient.phone,
-                User.email,
-            )
+        ids = db.session.scalars(
+            select(Appointment.id)
             .join(Doctor, Doctor.id == Appointment.doctor_id)
-            .join(Patient, Patient.id == Appointment.patient_id)
-            .join(User, User.id == Patient.user_id)
-            .where(
-                Doctor.clinic_id.in_(window.clinic_ids),
-                Appointment.starts_at >= window.starts,
-                Appointment.starts_at < window.ends,
-                Appointment.status == "scheduled",
-                Appointment.id > after,
-            )
+            .where(*_in_window(window, after))
             .order_by(Appointment.id)
             .limit(size)
         ).all()
-        if not batch:
+        if not ids:
             return
-        yield batch
-        after = batch[-1].id
+        yield after, ids[-1], len(ids)
+        after = ids[-1]
 
 
-def _outbox_rows(batch, window: Window, now: datetime) -> list[dict]:
-    """One row per channel the patient wants; a broken zone makes each a recorded failure."""
+def _insert_new(window: Window, after: int, last: int, now: datetime) -> int:
+    """One set-based INSERT ... SELECT of the batch's rows, ON CONFLICT (idempotency_key) DO
+    NOTHING: a row per channel the patient wants. Returns how many were really added.
+
+    A broken zone writes each row as a recorded failure. The key is built in SQL exactly as
+    models.idempotency_key builds it (a test holds the two together).
+    """
     status, error = "pending", None
     if window.broken:
         status = "failed"
         error = f"clinic timezone {window.timezone!r} is not a valid IANA zone"
-    rows = []
-    for a in batch:
-        for channel, wanted, recipient in (
-            ("email", a.notify_email, a.email),
-            ("sms", a.notify_sms, a.phone),
-        ):
-            if wanted:
-                rows.append(
-                    {
-                        "appointment_id": a.id,
-                        "channel": channel,
-                        "kind": KIND,
-                        "idempotency_key": idempotency_key(a.id, KIND, channel),
-                        "recipient": recipient,
-                        "status": status,
-                        "error": error,
-                        "attempts": 0,
-                        "created_at": now,
-                        "next_attempt_at": now,
-                    }
-                )
-    return rows
-
-
-def _insert_new(rows: list[dict]) -> int:
-    """INSERT ... ON CONFLICT (idempotency_key) DO NOTHING; the number of rows really added."""
-    if not rows:
-        return 0
-    insert = pg_insert if db.engine.dialect.name == "postgresql" else sqlite_insert
     table = Notification.__table__
+    columns = ["appointment_id", "channel", "kind", "idempotency_key", "recipient", "status"]
+    columns += ["error", "attempts", "created_at", "next_attempt_at"]
+    selects = []
+    for channel, wanted, recipient in (
+        ("email", Patient.notify_email, User.email),
+        ("sms", Patient.notify_sms, Patient.phone),
+    ):
+        selects.append(
+            select(
+                Appointment.id,
+                literal(channel),
+                literal(KIND),
+                cast(Appointment.id, String) + literal(f":{KIND}:{channel}"),
+                recipient,
+                literal(status),
+                literal(error, String),
+                literal(0),
+                literal(now, UTCDateTime()),
+                literal(now, UTCDateTime()),
+            )
+            .select_from(Appointment)
+            .join(Doctor, Doctor.id == Appointment.doctor_id)
+            .join(Patient, Patient.id == Appointment.patient_id)
+            .join(User, User.id == Patient.user_id)
+            .where(*_in_window(window, after, last), wanted.is_(True))
+        )
+    insert = pg_insert if db.engine.dialect.name == "postgresql" else sqlite_insert
     added = db.session.execute(
         insert(table)
-        .values(rows)
+        .from_select(columns, union_all(*selects))
         .on_conflict_do_nothing(index_elements=["idempotency_key"])
         .returning(table.c.id)
     ).all()
     return len(added)
 
 
-def _pending_ids(appointment_ids: list[int]) -> list[tuple[int, str]]:
+def _pending(window: Window, after: int, last: int) -> list[tuple[int, str]]:
+    """The batch's reminder rows still to send (this run's and any earlier run's)."""
     return db.session.execute(
         select(Notification.id, Notification.channel)
+        .join(Appointment, Appointment.id == Notification.appointment_id)
+        .join(Doctor, Doctor.id == Appointment.doctor_id)
         .where(
-            Notification.appointment_id.in_(appointment_ids),
+            *_in_window(window, after, last),
             Notification.kind == KIND,
             Notification.status == "pending",
         )
@@ -211,15 +218,15 @@ def plan_reminders(
             run.queued += len(chunk)
 
     for window in run.windows:
-        for batch in _batches(window, size):
-            run.appointments += len(batch)
-            rows = _outbox_rows(batch, window, now)
-            run.rows_created += _insert_new(rows)
+        for after, last, count in _batches(window, size):
+            run.appointments += count
+            added = _insert_new(window, after, last, now)
+            run.rows_created += added
             if window.broken:
-                run.failed += len(rows)
+                run.failed += added
                 db.session.commit()
                 continue
-            pending = _pending_ids([a.id for a in batch])
+            pending = _pending(window, after, last)
             db.session.commit()
             for nid, channel in pending:
                 waiting[channel].append(nid)

@@ -4,7 +4,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from jobs.reminders import send_reminders
-from portal.models import utcnow
+from portal.models import idempotency_key, utcnow
 from tests.factories import gen_appointment, gen_clinic, gen_doctor, gen_patient
 from tests.jobs.data import load_day, outbox_rows, outbox_statuses
 
@@ -47,6 +47,11 @@ def test_running_reminders_again_sends_nothing_twice(app, providers, rq_queue, r
     recipients = providers.ses.recipients()
     assert len(recipients) == 120 == len(set(recipients))
     assert len(providers.ses.bulk_calls()) == 3
+    # The planner builds keys in SQL: they must be the keys the model defines.
+    assert all(
+        row.idempotency_key == idempotency_key(row.appointment_id, "reminder", "email")
+        for row in outbox_rows(app)
+    )
 
 
 def test_each_clinic_is_reminded_of_its_own_local_day(app, providers, rq_queue, run_worker):
