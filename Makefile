@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 FLASK := $(VENV)/bin/flask
 export FLASK_APP := wsgi
 
-.PHONY: run test test-fast lint format worker cron migrate seed-demo seed-scale bench clean screenshots
+.PHONY: run test test-fast lint format worker rq-worker cron migrate seed-demo seed-scale bench clean screenshots
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -39,9 +39,17 @@ format: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-## Background processes (need REDIS_URL).
+## Background processes (need REDIS_URL): `make worker` runs an RQ worker and the cron scheduler.
 worker: $(VENV)/.installed
-	$(VENV)/bin/rq worker --with-scheduler --url $${REDIS_URL:?set REDIS_URL}
+	$(MAKE) -j2 rq-worker cron
+
+rq-worker: $(VENV)/.installed
+	$(VENV)/bin/rq worker --with-scheduler --worker-class jobs.app.AppWorker \
+		--url $${REDIS_URL:?set REDIS_URL} $${RQ_QUEUE:-default}
+
+## The periodic jobs (jobs/cron.py); RQ 3 reads cron strings in local time, so TZ=UTC.
+cron: $(VENV)/.installed
+	TZ=UTC $(VENV)/bin/rq cron jobs/cron.py --url $${REDIS_URL:?set REDIS_URL}
 
 migrate: $(VENV)/.installed
 	$(FLASK) db upgrade
