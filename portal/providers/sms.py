@@ -41,6 +41,8 @@ class TwilioSms:
     """Twilio Messages through a Messaging Service (which ValidityPeriod requires)."""
 
     def __init__(self, config):
+        if not config["TWILIO_MESSAGING_SERVICE_SID"]:
+            raise ValueError("SMS_PROVIDER=twilio needs TWILIO_MESSAGING_SERVICE_SID")
         self.client = make_twilio_client(config)
         self.messaging_service_sid = config["TWILIO_MESSAGING_SERVICE_SID"]
 

@@ -238,8 +238,8 @@ def _sms_validity(row, now: datetime) -> int:
 
 def _send_sms(rows: list, report: DeliveryReport, now) -> None:
     """Claim a few SMS rows, send each at the shared rate, record each outcome."""
+    provider = get_provider("sms")  # before the claim: a misconfigured provider claims nothing
     attempts = outbox.claim([r.id for r in rows], now())
-    provider = get_provider("sms")
     with _claimed(attempts) as chunk:
         for row in rows:
             if row.id not in attempts:

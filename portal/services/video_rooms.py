@@ -32,7 +32,7 @@ from portal.models import (
     idempotency_key,
     utcnow,
 )
-from portal.providers import Permanent, ProviderError, Retryable, get_provider
+from portal.providers import Permanent, ProviderError, Retryable, Uncertain, get_provider
 from portal.services import outbox
 
 log = logging.getLogger(__name__)
@@ -86,11 +86,15 @@ def video_breaker() -> pybreaker.CircuitBreaker:
 
 
 def create_room(name: str, unused_timeout_minutes: int) -> str:
-    """Make (or find) the room: retried with backoff while retrying is safe, behind the breaker."""
+    """Make (or find) the room: retried with backoff, behind the breaker.
+
+    Unlike a message, a room can be asked for again even when an answer was lost (a timeout):
+    its unique name makes Twilio answer 53113 and the room is fetched, not made twice.
+    """
     provider = get_provider("video")
     breaker = video_breaker()
     for attempt in Retrying(
-        retry=retry_if_exception_type(Retryable),
+        retry=retry_if_exception_type((Retryable, Uncertain)),
         stop=stop_after_attempt(3),
         wait=wait_exponential(multiplier=0.25, max=2),
         reraise=True,

@@ -3,8 +3,8 @@
 Point the client at it with TWILIO_BASE_URL. It answers like Twilio: 201 with the resource's
 JSON, errors as {"code", "message", "status"}. Behaviours worth faking are switches:
 `throttle_next(n)` (429, code 20429), `outage = True` (503 on everything), `garbage_next(n)`
-(a 200 that is not JSON), `delay` seconds before each answer, and `invalid_numbers` (400,
-code 21211). A room name in use answers 53113, as Twilio does.
+(a 200 that is not JSON), `delay` seconds before each answer, `answer_late_next(n, seconds)`
+(the request is done, its answer comes too late), and `invalid_numbers` (400, code 21211). A room name in use answers 53113, as Twilio does.
 """
 
 import contextlib
@@ -36,6 +36,7 @@ class FakeTwilio:
         self.delay = 0.0
         self._throttle = 0
         self._garbage = 0
+        self._late: list[float] = []
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
@@ -61,6 +62,7 @@ class FakeTwilio:
             self.requests.clear()
             self.invalid_numbers.clear()
             self.outage, self.delay, self._throttle, self._garbage = False, 0.0, 0, 0
+            self._late = []
 
     def throttle_next(self, n: int) -> None:
         with self._lock:
@@ -69,6 +71,15 @@ class FakeTwilio:
     def garbage_next(self, n: int) -> None:
         with self._lock:
             self._garbage = n
+
+    def answer_late_next(self, n: int, seconds: float) -> None:
+        """Do the next n requests, but answer each only after `seconds` (a lost answer)."""
+        with self._lock:
+            self._late = [seconds] * n
+
+    def take_late_answer(self) -> float:
+        with self._lock:
+            return self._late.pop() if self._late else 0.0
 
     def room_requests(self) -> int:
         return sum(1 for method, path in self.requests if "/Rooms" in path)
@@ -161,6 +172,9 @@ class FakeTwilio:
                 if fake.delay:
                     threading.Event().wait(fake.delay)
                 status, body = fake.answer(method, urlparse(self.path).path, form)
+                late = fake.take_late_answer()
+                if late:  # done, but the answer comes too late for the caller
+                    threading.Event().wait(late)
                 data = body if isinstance(body, bytes) else json.dumps(body).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")

@@ -71,6 +71,27 @@ def test_a_room_made_by_an_attempt_whose_answer_was_lost_is_found_not_made_again
     assert providers.twilio.requests[1:] == [("POST", "/v1/Rooms"), ("GET", f"/v1/Rooms/{name}")]
 
 
+def test_a_create_whose_answer_timed_out_is_retried_and_finds_the_room_it_made(
+    app, providers, rq_queue, run_worker, monkeypatch
+):
+    monkeypatch.setitem(app.config, "PROVIDER_TIMEOUT", 0.5)
+    providers.twilio.answer_late_next(1, 1.0)
+    visit = video_visit(3)
+
+    rq_queue.enqueue(prepare_video_rooms)
+    run_worker()
+
+    name = f"portal-appt-{visit.id}"
+    assert rooms(app)[visit.id].status == "ready"
+    assert rooms(app)[visit.id].provider_room_id == providers.twilio.rooms[name]["sid"]
+    assert list(providers.twilio.rooms) == [name]
+    assert providers.twilio.requests == [
+        ("POST", "/v1/Rooms"),  # made, but the answer came after the timeout
+        ("POST", "/v1/Rooms"),  # 53113: the name is in use
+        ("GET", f"/v1/Rooms/{name}"),
+    ]
+
+
 def test_a_twilio_outage_opens_the_breaker_the_job_gives_up_fast_and_visits_go_to_phone(
     app, providers, rq_queue, run_worker, redis_conn
 ):
