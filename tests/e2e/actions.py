@@ -3,6 +3,7 @@
 import re
 
 from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from portal.config import TestConfig
 
@@ -62,11 +63,35 @@ def focused_description(page: Page) -> str:
     )
 
 
+FOCUS_IS_VISIBLE = """el => {
+    // A focus ring: an outline, or a box-shadow with some colour and some size.
+    const style = getComputedStyle(el);
+    const outline = style.outlineStyle !== 'none' && parseFloat(style.outlineWidth) > 0;
+    const ring = style.boxShadow !== 'none' && style.boxShadow.split(/,(?![^(]*\\))/).some(shadow => {
+        const color = shadow.match(/rgba?\\(([^)]*)\\)/);
+        const parts = color ? color[1].split(',') : [];
+        const alpha = parts.length === 4 ? parseFloat(parts[3]) : 1;
+        const sizes = (shadow.replace(/rgba?\\([^)]*\\)/, '').match(/-?[\\d.]+px/g) || [])
+            .map(parseFloat);
+        return alpha > 0 && sizes.some(size => size !== 0);
+    });
+    return el.matches(':focus-visible') && (outline || ring);
+}"""
+
+
 def tab_to(page: Page, target: Locator, limit: int = 120) -> int:
-    """Press Tab until `target` has the keyboard focus; how many presses it took."""
+    """Press Tab until `target` has the keyboard focus, and the focus can be seen (a ring or
+    an outline, WCAG 2.4.7); how many presses it took."""
     for presses in range(1, limit + 1):
         page.keyboard.press("Tab")
         if target.evaluate("el => el === document.activeElement"):
+            # The ring fades in (a CSS transition): wait for it rather than catch it half-drawn.
+            try:
+                page.wait_for_function(
+                    f"() => ({FOCUS_IS_VISIBLE})(document.activeElement)", timeout=2000
+                )
+            except PlaywrightTimeoutError:
+                raise AssertionError(f"no visible focus ring on {target}") from None
             return presses
     raise AssertionError(
         f"{limit} presses of Tab never reached {target}; focus is on {focused_description(page)}"
