@@ -19,6 +19,7 @@ def create_app(config=None) -> Flask:
         static_folder=str(ROOT / "static"),
     )
     load_settings(app, config)
+    register_request_context(app)
     register_database(app)
     register_redis(app)
     register_cache(app)
@@ -48,6 +49,13 @@ def load_settings(app: Flask, config) -> None:
             "Refusing to start in production with the default or a short SECRET_KEY: "
             "set SECRET_KEY to at least 32 random characters."
         )
+
+
+def register_request_context(app: Flask) -> None:
+    """A request id for every request (X-Request-ID), for logs and the audit trail."""
+    from portal.request_context import init_request_context
+
+    init_request_context(app)
 
 
 def register_database(app: Flask) -> None:
@@ -154,12 +162,14 @@ def register_blueprints(app: Flask) -> None:
     from portal.extensions import csrf
     from portal.health import bp as health_bp
     from portal.main import bp as main_bp
+    from portal.patients.history import bp as history_bp
     from portal.patients.views import bp as patients_bp
 
     app.register_blueprint(main_bp)
     app.register_blueprint(health_bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(patients_bp)
+    app.register_blueprint(history_bp)
     app.register_blueprint(doctors_bp)
     app.register_blueprint(clinics_bp)
     app.register_blueprint(api_bp)

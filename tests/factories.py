@@ -156,3 +156,115 @@ def gen_record(appointment: Appointment, **fields) -> MedicalRecord:
         },
     )
     return _save(record)
+
+
+# Set-based factories for tests that need thousands of rows (query plans at a realistic shape):
+# one INSERT ... SELECT generate_series each, no ORM objects.
+
+
+def _bulk(sql: str, **params) -> list[int]:
+    from sqlalchemy import text
+
+    with _context():
+        ids = list(db.session.execute(text(sql), params).scalars())
+        db.session.commit()
+    return ids
+
+
+def gen_bulk_patients(count: int) -> list[int]:
+    """`count` patients with their sign-ins; their patient ids."""
+    return _bulk(
+        """
+        WITH new_users AS (
+            INSERT INTO users (email, password_hash, role, active, created_at, password_changed_at)
+            SELECT 'bulk-patient-' || :tag || '-' || n || '@example.com', :hash, 'patient', true,
+                   now(), now()
+            FROM generate_series(1, :count) AS n
+            RETURNING id)
+        INSERT INTO patients (user_id, full_name, phone, notify_email, notify_sms)
+        SELECT id, 'Bulk Patient ' || id, '+15550000000', true, true FROM new_users
+        RETURNING id
+        """,
+        tag=next(_serial),
+        hash=password_hash(),
+        count=count,
+    )
+
+
+def gen_bulk_doctors(clinic: Clinic, count: int) -> list[int]:
+    """`count` doctors of one clinic with their sign-ins; their doctor ids."""
+    return _bulk(
+        """
+        WITH new_users AS (
+            INSERT INTO users (email, password_hash, role, active, created_at, password_changed_at)
+            SELECT 'bulk-doctor-' || :tag || '-' || n || '@example.com', :hash, 'doctor', true,
+                   now(), now()
+            FROM generate_series(1, :count) AS n
+            RETURNING id)
+        INSERT INTO doctors (user_id, clinic_id, full_name, specialization, consultation_fee)
+        SELECT id, :clinic_id, 'Dr. Bulk ' || id, 'Cardiology', 90 FROM new_users
+        RETURNING id
+        """,
+        tag=next(_serial),
+        hash=password_hash(),
+        count=count,
+        clinic_id=clinic.id,
+    )
+
+
+def gen_bulk_appointments(
+    patient_ids: list[int], doctor_ids: list[int], count: int, latest: datetime, step_minutes=47
+) -> list[int]:
+    """`count` 30-minute appointments going back from `latest` every `step_minutes`, patients
+    and doctors taken in turn, statuses in turn (no doctor's visits overlap if step >= 30)."""
+    return _bulk(
+        """
+        INSERT INTO appointments (patient_id, doctor_id, starts_at, ends_at, status, kind, reason,
+                                  created_at, updated_at)
+        SELECT (CAST(:patients AS bigint[]))[1 + mod(n, :patient_count)],
+               (CAST(:doctors AS bigint[]))[1 + mod(n, :doctor_count)],
+               CAST(:latest AS timestamptz) - n * make_interval(mins => :step),
+               CAST(:latest AS timestamptz) - n * make_interval(mins => :step)
+                   + interval '30 minutes',
+               (ARRAY['completed', 'completed', 'cancelled', 'no_show'])[1 + mod(n, 4)],
+               'in_person', 'Bulk visit ' || n, now(), now()
+        FROM generate_series(0, :count - 1) AS n
+        RETURNING id
+        """,
+        patients=patient_ids,
+        patient_count=len(patient_ids),
+        doctors=doctor_ids,
+        doctor_count=len(doctor_ids),
+        latest=latest,
+        step=step_minutes,
+        count=count,
+    )
+
+
+def gen_bulk_records(
+    patient_ids: list[int], doctor_ids: list[int], count: int, latest: datetime, step_minutes=53
+) -> list[int]:
+    """`count` medical records going back from `latest`, patients, doctors and types in turn,
+    each with about 700 bytes of text and a small jsonb document."""
+    return _bulk(
+        """
+        INSERT INTO medical_records (patient_id, doctor_id, created_at, record_type, diagnosis,
+                                     prescription, data)
+        SELECT (CAST(:patients AS bigint[]))[1 + mod(n, :patient_count)],
+               (CAST(:doctors AS bigint[]))[1 + mod(n, :doctor_count)],
+               CAST(:latest AS timestamptz) - n * make_interval(mins => :step),
+               (ARRAY['consultation', 'diagnosis', 'prescription', 'lab_result', 'imaging',
+                      'referral'])[1 + mod(n, 6)],
+               'Bulk diagnosis ' || n || ' ' || repeat('x', 700), 'Bulk prescription ' || n,
+               jsonb_build_object('n', n, 'pulse', 60 + mod(n, 40))
+        FROM generate_series(0, :count - 1) AS n
+        RETURNING id
+        """,
+        patients=patient_ids,
+        patient_count=len(patient_ids),
+        doctors=doctor_ids,
+        doctor_count=len(doctor_ids),
+        latest=latest,
+        step=step_minutes,
+        count=count,
+    )

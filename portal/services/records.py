@@ -1,0 +1,160 @@
+"""A patient's medical records, newest first, read only by who may read them, and audited.
+
+Keyset over (created_at, id) on ix_medical_records_patient_created (patient_id, created_at
+DESC, id DESC), no Sort node and no OFFSET: the large text and jsonb are read for the page's
+rows (and the one-row lookahead) only. Every page read writes its audit row in the same
+transaction as the select, and the data is returned only after that transaction commits.
+
+Amendments: an amendment is a new row whose supersedes_id names the row it replaces. The list
+shows current versions only (rows no other row supersedes), each amendment with the date of the
+record it replaced, so nobody reads an outdated diagnosis as if it were the current one.
+"""
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import exists, select, tuple_
+from sqlalchemy.orm import aliased, contains_eager
+
+from portal.extensions import db
+from portal.models import RECORD_TYPES, Clinic, Doctor, MedicalRecord, User
+from portal.services.audit import AuditFailed, audit_record_read, commit_with_audit
+from portal.services.authz import NotAllowed, can_see_patient
+from portal.services.history import (
+    InvalidFilter,
+    check_date_range,
+    keyset_key,
+    local_date_conditions,
+)
+from portal.services.pagination import (
+    DEFAULT_LIMIT,
+    Page,
+    decode_time_id_cursor,
+    page_from_rows,
+    parse_limit,
+)
+
+__all__ = [
+    "AuditFailed",
+    "NotAllowed",
+    "RecordEntry",
+    "medical_records_page",
+    "record_read_allowed",
+    "require_record_read",
+]
+
+
+@dataclass(frozen=True)
+class RecordEntry:
+    """One current medical record, with its doctor and clinic, and what it amends (if anything)."""
+
+    record: MedicalRecord
+    amends_id: int | None = None
+    amends_created_at: datetime | None = None
+
+    @property
+    def is_amendment(self) -> bool:
+        return self.amends_id is not None
+
+    @property
+    def sort_key(self) -> tuple[datetime, int]:
+        return (self.record.created_at, self.record.id)
+
+
+def record_read_allowed(actor: User, patient_id: int) -> bool:
+    """May `actor` read this patient's medical records?
+
+    A patient only their own; a doctor only patients they have (or had) an appointment with
+    (an EXISTS on appointments by doctor_id and patient_id); a clinic admin never. The rule
+    itself is authz.can_see_patient, the one authorization layer.
+    """
+    if not actor.is_active:
+        return False
+    return can_see_patient(actor, patient_id)
+
+
+def require_record_read(actor: User, patient_id: int) -> None:
+    """NotAllowed (a 403) unless the actor may read the patient's records."""
+    if not record_read_allowed(actor, patient_id):
+        raise NotAllowed("not allowed to read these medical records")
+
+
+def check_record_type(record_type: str | None) -> None:
+    """InvalidFilter for a record type that does not exist."""
+    if record_type is not None and record_type not in RECORD_TYPES:
+        raise InvalidFilter("record_type", "Choose a record type from the list.")
+
+
+def records_scope(
+    patient_id: int, record_type: str | None, date_from: date | None, date_to: date | None
+) -> str:
+    """The cursor scope of one patient's records under one set of filters."""
+    return (
+        f"records:patient:{patient_id}:{record_type or ''}:"
+        f"{date_from.isoformat() if date_from else ''}:{date_to.isoformat() if date_to else ''}"
+    )
+
+
+def _select_page(
+    patient_id: int,
+    limit: int,
+    after: tuple[datetime, int] | None,
+    record_type: str | None,
+    date_from: date | None,
+    date_to: date | None,
+) -> list[RecordEntry]:
+    """limit+1 current records, newest first, with doctor, clinic and the amended row's date."""
+    replaced = aliased(MedicalRecord, name="replaced")
+    newer = aliased(MedicalRecord, name="newer")
+    query = (
+        select(MedicalRecord, replaced.created_at)
+        .join(MedicalRecord.doctor)
+        .join(Doctor.clinic)
+        .outerjoin(replaced, replaced.id == MedicalRecord.supersedes_id)
+        .options(contains_eager(MedicalRecord.doctor).contains_eager(Doctor.clinic))
+        .where(
+            MedicalRecord.patient_id == patient_id,
+            ~exists().where(newer.supersedes_id == MedicalRecord.id),
+            *local_date_conditions(MedicalRecord.created_at, Clinic.timezone, date_from, date_to),
+        )
+    )
+    if record_type is not None:
+        query = query.where(MedicalRecord.record_type == record_type)
+    if after is not None:
+        query = query.where(tuple_(MedicalRecord.created_at, MedicalRecord.id) < keyset_key(*after))
+    query = query.order_by(MedicalRecord.created_at.desc(), MedicalRecord.id.desc()).limit(
+        limit + 1
+    )
+    return [
+        RecordEntry(record, record.supersedes_id, replaced_at)
+        for record, replaced_at in db.session.execute(query)
+    ]
+
+
+def medical_records_page(
+    actor: User,
+    patient_id: int,
+    *,
+    limit: int = DEFAULT_LIMIT,
+    cursor: str | None = None,
+    record_type: str | None = None,
+    date_from: date | None = None,
+    date_to: date | None = None,
+) -> Page[RecordEntry]:
+    """A page of a patient's current medical records, newest first, audited.
+
+    Raises NotAllowed (403) for an actor who may not read them, BadLimit, BadCursor or
+    InvalidFilter for bad input, and AuditFailed when the audit row cannot be written, in which
+    case nothing is returned. Commits the session's transaction.
+    """
+    require_record_read(actor, patient_id)
+    limit = parse_limit(limit)
+    check_record_type(record_type)
+    check_date_range(date_from, date_to)
+    scope = records_scope(patient_id, record_type, date_from, date_to)
+    after = decode_time_id_cursor(scope, cursor)
+    entries = _select_page(patient_id, limit, after, record_type, date_from, date_to)
+    page = page_from_rows(entries, limit, scope, lambda entry: entry.sort_key)
+    audit_record_read(actor, patient_id, [entry.record.id for entry in page.items])
+    commit_with_audit()
+    return page
