@@ -19,6 +19,7 @@ def create_app(config=None) -> Flask:
         static_folder=str(ROOT / "static"),
     )
     load_settings(app, config)
+    register_logging(app)
     register_request_context(app)
     register_database(app)
     register_redis(app)
@@ -30,6 +31,7 @@ def create_app(config=None) -> Flask:
     register_queue(app)
     register_blueprints(app)
     register_error_handlers(app)
+    register_metrics(app)
     register_template_helpers(app)
     register_commands(app)
     return app
@@ -56,6 +58,13 @@ def register_request_context(app: Flask) -> None:
     from portal.request_context import init_request_context
 
     init_request_context(app)
+
+
+def register_logging(app: Flask) -> None:
+    """Log lines stamped with the request id and job id; JSON in production."""
+    from portal.logging_setup import init_logging
+
+    init_logging(app)
 
 
 def register_database(app: Flask) -> None:
@@ -182,6 +191,13 @@ def register_error_handlers(app: Flask) -> None:
     from portal.errors import init_error_handlers
 
     init_error_handlers(app)
+
+
+def register_metrics(app: Flask) -> None:
+    """Prometheus metrics at /metrics."""
+    from portal.metrics import init_metrics
+
+    init_metrics(app)
 
 
 def register_template_helpers(app: Flask) -> None:

@@ -27,6 +27,9 @@ class Config:
     """Settings for every environment; each reads its environment variable once."""
 
     ENV_NAME = os.environ.get("PORTAL_ENV", "development")
+    LOG_FORMAT = os.environ.get("LOG_FORMAT", "text")  # "json" in production
+    LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
+    METRICS_ENABLED = _env_bool("METRICS_ENABLED", True)
     SECRET_KEY = os.environ.get("SECRET_KEY", DEFAULT_SECRET_KEY)
 
     # Database: PostgreSQL in production and tests, a SQLite file when nothing is set.
@@ -140,6 +143,7 @@ class ProductionConfig(Config):
     """Production: secure __Host- cookies; create_app refuses the default SECRET_KEY."""
 
     ENV_NAME = "production"
+    LOG_FORMAT = os.environ.get("LOG_FORMAT", "json")
     SESSION_COOKIE_SECURE = True
     SESSION_COOKIE_NAME = "__Host-session"  # Secure, Path=/, no Domain: the browser enforces it
 
@@ -148,6 +152,7 @@ class TestConfig(Config):
     """Tests: the real PostgreSQL and Redis of this machine, a database of our own."""
 
     TESTING = True
+    METRICS_ENABLED = False  # tests build many apps; one metrics test enables its own registry
     SQLALCHEMY_DATABASE_URI = os.environ.get(
         "TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/portal_test"
     )

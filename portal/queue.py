@@ -5,6 +5,8 @@ import logging
 from flask import Flask, current_app
 from rq import Queue
 
+from portal.request_context import current_request_id
+
 log = logging.getLogger(__name__)
 
 
@@ -22,9 +24,12 @@ def get_queue() -> Queue | None:
 
 
 def enqueue(func, *args, **kwargs):
-    """Queue a job on RQ; without Redis, run it now in this process."""
+    """Queue a job on RQ (carrying the current request id); without Redis, run it now."""
     queue = get_queue()
     if queue is None:
         log.info("running %s inline", func.__name__)
         return func(*args, **kwargs)
+    request_id = current_request_id()
+    if request_id is not None:
+        kwargs["meta"] = {**kwargs.get("meta", {}), "request_id": request_id}
     return queue.enqueue(func, *args, **kwargs)

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from portal.extensions import db
+from portal.metrics import BOOKING_CONFLICTS
 from portal.models import KINDS, Appointment, Doctor, Patient, User
 from portal.services import availability_cache, outbox
 from portal.services.authz import NotAllowed, can_cancel_appointment, require
@@ -134,13 +135,18 @@ def _take_slot(request: BookingRequest, now: datetime, ignore_id: int | None = N
     return appointment
 
 
+def _slot_taken(error: IntegrityError) -> SlotTaken:
+    BOOKING_CONFLICTS.inc()
+    return SlotTaken("This slot was just taken. Please choose another one.")
+
+
 def _commit_or_slot_taken() -> None:
     try:
         db.session.commit()
     except IntegrityError as error:
         db.session.rollback()
         if _is_slot_conflict(error):
-            raise SlotTaken("This slot was just taken. Please choose another one.") from error
+            raise _slot_taken(error) from error
         raise
 
 
@@ -153,7 +159,7 @@ def book_appointment(request: BookingRequest, now: datetime) -> Appointment:
     except IntegrityError as error:
         db.session.rollback()
         if _is_slot_conflict(error):
-            raise SlotTaken("This slot was just taken. Please choose another one.") from error
+            raise _slot_taken(error) from error
         raise
     except BookingError:
         db.session.rollback()
@@ -217,7 +223,7 @@ def reschedule_appointment(
     except IntegrityError as error:
         db.session.rollback()
         if _is_slot_conflict(error):
-            raise SlotTaken("This slot was just taken. Please choose another one.") from error
+            raise _slot_taken(error) from error
         raise
     except BookingError:
         db.session.rollback()

@@ -1,0 +1,38 @@
+"""gunicorn settings for production: `gunicorn -c deploy/gunicorn.conf.py wsgi:app`.
+
+Sync workers: each request is short (keyset queries, cached availability), and a sync worker
+is the simplest thing that cannot leak state between requests. Two per core plus one.
+"""
+
+import multiprocessing
+import os
+import shutil
+from pathlib import Path
+
+bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
+workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2 + 1))
+worker_class = "sync"
+timeout = 30
+graceful_timeout = 20
+keepalive = 5
+max_requests = 20000  # recycle workers now and then; jitter keeps them from restarting together
+max_requests_jitter = 2000
+accesslog = "-"
+access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms req=%({x-request-id}o)s'
+
+# Prometheus: every worker writes its samples here and /metrics adds them up.
+os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", "/run/portal-metrics")
+
+
+def on_starting(server):
+    """Start each deployment with an empty metrics directory."""
+    directory = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True)
+
+
+def child_exit(server, worker):
+    """Drop a dead worker's live gauges."""
+    from prometheus_flask_exporter.multiprocess import GunicornInternalPrometheusMetrics
+
+    GunicornInternalPrometheusMetrics.mark_process_dead_on_child_exit(worker.pid)

@@ -1,0 +1,69 @@
+"""Prometheus metrics at /metrics: request latency per endpoint, booking conflicts, queue
+lengths, notifications sent and failed.
+
+prometheus-flask-exporter times every request by endpoint. Under gunicorn with several
+workers set PROMETHEUS_MULTIPROC_DIR (deploy/gunicorn.conf.py does) so /metrics adds up all
+workers; RQ workers write to the same directory on the same host.
+"""
+
+import os
+
+from flask import Flask
+from prometheus_client import REGISTRY, Counter
+from prometheus_client.core import GaugeMetricFamily
+from redis.exceptions import RedisError
+
+BOOKING_CONFLICTS = Counter(
+    "portal_booking_conflicts_total",
+    "Bookings the database refused because the slot was taken meanwhile.",
+)
+NOTIFICATIONS = Counter(
+    "portal_notifications_total",
+    "Notifications handed to a provider, by channel and outcome (sent, failed).",
+    ["channel", "outcome"],
+)
+
+
+class QueueCollector:
+    """Queued and failed RQ jobs, read from Redis at scrape time."""
+
+    def __init__(self, app: Flask):
+        self.app = app
+
+    def collect(self):
+        queued = GaugeMetricFamily(
+            "portal_queue_jobs", "Jobs waiting in an RQ queue.", labels=["queue"]
+        )
+        failed = GaugeMetricFamily(
+            "portal_queue_failed_jobs", "Jobs in an RQ failed registry.", labels=["queue"]
+        )
+        queue = self.app.extensions.get("rq_queue")
+        if queue is not None:
+            try:
+                queued.add_metric([queue.name], queue.count)
+                failed.add_metric([queue.name], queue.failed_job_registry.count)
+            except (RedisError, OSError):
+                pass  # the scrape still answers; the gauges are simply absent
+        yield queued
+        yield failed
+
+
+def init_metrics(app: Flask) -> None:
+    """Expose /metrics unless METRICS_ENABLED is off (tests build many apps)."""
+    if not app.config.get("METRICS_ENABLED", True):
+        return
+    registry = app.config.get("METRICS_REGISTRY") or REGISTRY
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_flask_exporter.multiprocess import GunicornInternalPrometheusMetrics
+
+        exporter = GunicornInternalPrometheusMetrics
+    else:
+        from prometheus_flask_exporter import PrometheusMetrics
+
+        exporter = PrometheusMetrics
+    metrics = exporter(app, registry=registry, group_by="endpoint", defaults_prefix="portal")
+    if registry is not REGISTRY:
+        for collector in (BOOKING_CONFLICTS, NOTIFICATIONS):
+            registry.register(collector)
+    registry.register(QueueCollector(app))
+    app.extensions["metrics"] = metrics
