@@ -19,8 +19,8 @@ BOOKING_CONFLICTS = Counter(
 )
 NOTIFICATIONS = Counter(
     "portal_notifications_total",
-    "Notifications handed to a provider, by channel and outcome (sent, failed).",
-    ["channel", "outcome"],
+    "Outbox rows settled by the jobs, by outcome (sent, failed).",
+    ["outcome"],
 )
 
 

@@ -27,6 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from portal.extensions import db
+from portal.metrics import NOTIFICATIONS
 from portal.models import Appointment, Notification, Patient, User, idempotency_key, utcnow
 from portal.models.types import UTCDateTime
 
@@ -174,6 +175,7 @@ _MARK_SENT_PG = text(
 
 def mark_sent(sent: list[tuple[int, str]], now: datetime) -> None:
     """sending -> sent, with the provider's message id (one statement for a whole chunk)."""
+    NOTIFICATIONS.labels(outcome="sent").inc(len(sent))
     if sent and db.session.get_bind().dialect.name == "postgresql":
         ids, message_ids = zip(*sent, strict=True)
         db.session.execute(_MARK_SENT_PG, {"now": now, "ids": list(ids), "mids": list(message_ids)})
@@ -188,6 +190,7 @@ def mark_sent(sent: list[tuple[int, str]], now: datetime) -> None:
 
 def mark_failed(failed: list[tuple[int, str]], statuses=("sending", "pending")) -> None:
     """-> failed, with the reason; nothing will send these rows unless an operator retries."""
+    NOTIFICATIONS.labels(outcome="failed").inc(len(failed))
     if failed:
         db.session.execute(
             update(_table)
