@@ -13,36 +13,32 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from flask import Flask, current_app, has_app_context
-from rq import Retry, Worker, get_current_job
+from rq import Retry, Worker
 
 from portal.queue import enqueue, get_queue
-
-LOG_FORMAT = "%(asctime)s job=%(job_id)s %(levelname)s %(name)s: %(message)s"
 
 _app: Flask | None = None
 _app_pid: int | None = None
 
 
-class JobIdFilter(logging.Filter):
-    """Stamp every record with the id of the RQ job being run ("-" outside a job)."""
+def configure_job_logging() -> None:
+    """Stamp a worker's log lines with the job id (and the request that queued the job).
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        job = get_current_job()
-        record.job_id = job.id if job is not None else "-"
-        return True
+    create_app already does this (portal.logging_setup) except under TESTING; a worker built
+    from the test configuration gets the same filter and format here, once.
+    """
+    from portal.logging_setup import TEXT_FORMAT, ContextFilter
 
-
-def configure_job_logging(level: int = logging.INFO) -> None:
-    """Send the portal's and the jobs' log lines to stderr, each stamped with the job id."""
-    handler = logging.StreamHandler()
-    handler.addFilter(JobIdFilter())
-    handler.setFormatter(logging.Formatter(LOG_FORMAT))
     for name in ("portal", "jobs"):
         logger = logging.getLogger(name)
-        if not any(isinstance(f, JobIdFilter) for h in logger.handlers for f in h.filters):
-            logger.addHandler(handler)
-            logger.setLevel(level)
-            logger.propagate = False
+        if logger.handlers:
+            continue
+        handler = logging.StreamHandler()
+        handler.addFilter(ContextFilter())
+        handler.setFormatter(logging.Formatter(TEXT_FORMAT))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
 
 
 def get_job_logger(name: str) -> logging.Logger:
@@ -109,7 +105,7 @@ def enqueue_job(func: Callable, *args, retry: bool = False, timeout: int | None 
     options = {"retry": retry_policy()} if retry else {}
     if timeout:
         options["job_timeout"] = timeout
-    return queue.enqueue(func, *args, **options)
+    return enqueue(func, *args, **options)  # carries the request id in the job's meta
 
 
 def preload(app: Flask) -> None:
