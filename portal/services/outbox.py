@@ -139,11 +139,15 @@ def relay(ids: list[int]) -> None:
 _table = Notification.__table__
 
 
-def _id_in(ids: list[int]):
-    """`id = ANY(:ids)` on PostgreSQL (one array parameter), `id IN (...)` elsewhere."""
+def id_in(column, ids: list[int]):
+    """`column = ANY(:ids)` on PostgreSQL (one array parameter), `column IN (...)` elsewhere."""
     if db.session.get_bind().dialect.name == "postgresql":
-        return _table.c.id == any_(bindparam("ids", list(ids), type_=ARRAY(BigInteger)))
-    return _table.c.id.in_(ids)
+        return column == any_(bindparam(None, list(ids), type_=ARRAY(BigInteger)))
+    return column.in_(ids)
+
+
+def _id_in(ids: list[int]):
+    return id_in(_table.c.id, ids)
 
 
 def claim(ids: list[int], now: datetime) -> dict[int, int]:

@@ -31,6 +31,7 @@ from portal.models import (
     utcnow,
 )
 from portal.models.types import UTCDateTime
+from portal.services.outbox import id_in
 
 log = logging.getLogger(__name__)
 
@@ -98,39 +99,40 @@ def reminder_windows(
     return windows
 
 
-def _in_window(window: Window, after: int, last: int | None = None) -> list:
-    """The window's scheduled appointments with ids in (after, last]."""
-    conditions = [
-        Doctor.clinic_id.in_(window.clinic_ids),
-        Appointment.doctor_id == Doctor.id,
-        Appointment.starts_at >= window.starts,
-        Appointment.starts_at < window.ends,
-        Appointment.status == "scheduled",
-        Appointment.id > after,
-    ]
-    if last is not None:
-        conditions.append(Appointment.id <= last)
-    return conditions
-
-
 def _batches(window: Window, size: int):
-    """Keyset batches of the window's appointments: (after, last id, how many)."""
+    """Keyset batches (id > the last one seen) of the ids of the window's appointments.
+
+    The window is read through the clinics' doctors and (doctor_id, starts_at), materialized
+    first: ordered by id with a LIMIT, PostgreSQL could otherwise walk the primary key of all
+    25 million appointments looking for tomorrow's, which are scattered across it.
+    """
+    in_window = (
+        select(Appointment.id)
+        .join(Doctor, Doctor.id == Appointment.doctor_id)
+        .where(
+            Doctor.clinic_id.in_(window.clinic_ids),
+            Appointment.starts_at >= window.starts,
+            Appointment.starts_at < window.ends,
+            Appointment.status == "scheduled",
+        )
+        .cte("in_window")
+        .prefix_with("MATERIALIZED")
+    )
     after = 0
     while True:
         ids = db.session.scalars(
-            select(Appointment.id)
-            .join(Doctor, Doctor.id == Appointment.doctor_id)
-            .where(*_in_window(window, after))
-            .order_by(Appointment.id)
+            select(in_window.c.id)
+            .where(in_window.c.id > after)
+            .order_by(in_window.c.id)
             .limit(size)
         ).all()
         if not ids:
             return
-        yield after, ids[-1], len(ids)
+        yield ids
         after = ids[-1]
 
 
-def _insert_new(window: Window, after: int, last: int, now: datetime) -> int:
+def _insert_new(window: Window, ids: list[int], now: datetime) -> int:
     """One set-based INSERT ... SELECT of the batch's rows, ON CONFLICT (idempotency_key) DO
     NOTHING: a row per channel the patient wants. Returns how many were really added.
 
@@ -166,7 +168,7 @@ def _insert_new(window: Window, after: int, last: int, now: datetime) -> int:
             .join(Doctor, Doctor.id == Appointment.doctor_id)
             .join(Patient, Patient.id == Appointment.patient_id)
             .join(User, User.id == Patient.user_id)
-            .where(*_in_window(window, after, last), wanted.is_(True))
+            .where(id_in(Appointment.id, ids), Appointment.status == "scheduled", wanted.is_(True))
         )
     insert = pg_insert if db.engine.dialect.name == "postgresql" else sqlite_insert
     added = db.session.execute(
@@ -178,14 +180,12 @@ def _insert_new(window: Window, after: int, last: int, now: datetime) -> int:
     return len(added)
 
 
-def _pending(window: Window, after: int, last: int) -> list[tuple[int, str]]:
+def _pending(ids: list[int]) -> list[tuple[int, str]]:
     """The batch's reminder rows still to send (this run's and any earlier run's)."""
     return db.session.execute(
         select(Notification.id, Notification.channel)
-        .join(Appointment, Appointment.id == Notification.appointment_id)
-        .join(Doctor, Doctor.id == Appointment.doctor_id)
         .where(
-            *_in_window(window, after, last),
+            id_in(Notification.appointment_id, ids),
             Notification.kind == KIND,
             Notification.status == "pending",
         )
@@ -218,15 +218,15 @@ def plan_reminders(
             run.queued += len(chunk)
 
     for window in run.windows:
-        for after, last, count in _batches(window, size):
-            run.appointments += count
-            added = _insert_new(window, after, last, now)
+        for ids in _batches(window, size):
+            run.appointments += len(ids)
+            added = _insert_new(window, ids, now)
             run.rows_created += added
             if window.broken:
                 run.failed += added
                 db.session.commit()
                 continue
-            pending = _pending(window, after, last)
+            pending = _pending(ids)
             db.session.commit()
             for nid, channel in pending:
                 waiting[channel].append(nid)
