@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import contains_eager
 
 from portal.extensions import db
-from portal.models import Appointment, Clinic, Doctor
+from portal.models import SLOT_LENGTHS, Appointment, Clinic, Doctor
 
 
 def local_day_bounds(day: date, timezone: str) -> tuple[datetime, datetime]:
@@ -29,6 +29,9 @@ def upcoming_appointments(patient_id: int, now: datetime, limit: int = 20) -> li
         .where(
             Appointment.patient_id == patient_id,
             Appointment.status == "scheduled",
+            # Bounds the index range (no visit lasts longer than the longest slot), so the
+            # scan starts near now instead of at the patient's oldest visit.
+            Appointment.starts_at > now - timedelta(minutes=max(SLOT_LENGTHS)),
             Appointment.ends_at > now,
         )
         .order_by(Appointment.starts_at, Appointment.id)
