@@ -6,7 +6,7 @@ same services as the portal; the authorization layer and every business rule liv
 
 from flask import jsonify
 
-from portal.api import appointments, auth, doctors, search  # noqa: F401 (routes)
+from portal.api import appointments, auth, doctors, patients, search  # noqa: F401 (routes)
 from portal.api.blueprint import bp
 from portal.api.spec import openapi_document
 

@@ -34,6 +34,8 @@ ISSUER = "portal"
 ACCESS_TYPE = "access"
 REFRESH_TOKEN_BYTES = 32  # 256 bits
 
+_tokens = RefreshToken.__table__  # Core statements: no ORM bookkeeping on the hot path
+
 
 class InvalidToken(Exception):
     """A token that grants nothing: `code` is stable for the API, `message` is for people."""
@@ -151,9 +153,6 @@ def issue_tokens(user: User, now: datetime | None = None) -> TokenPair:
     token, row = _new_refresh_token(user.id, str(uuid.uuid4()), now, family_expires_at)
     db.session.commit()
     return _pair(user, token, row, now)
-
-
-_tokens = RefreshToken.__table__
 
 
 def _spend(token_hash: str, now: datetime):
