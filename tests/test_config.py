@@ -25,7 +25,7 @@ def test_production_starts_with_a_real_secret_key():
     assert create_app(Configured).config["SESSION_COOKIE_SECURE"] is True
 
 
-SMOKE = """
+SMOKE = r"""
 from portal import create_app
 app = create_app()
 client = app.test_client()
@@ -38,6 +38,14 @@ response = client.post("/login", data={"email": "patient@example.com", "password
 assert response.status_code == 303, response.status_code
 home = client.get("/patient/")
 assert home.status_code == 200 and "Upcoming visits" in home.get_data(as_text=True)
+search = client.get("/patient/search?specialization=Cardiology&city=New+York").get_data(as_text=True)
+link = re.search(r'href="(/patient/book\?[^"]+)"', search).group(1).replace("&amp;", "&")
+confirm = client.get(link).get_data(as_text=True)
+fields = dict(re.findall(r'name="(doctor_id|starts_at|csrf_token)" type="hidden" value="([^"]+)"', confirm))
+booked = client.post("/patient/book", data={**fields, "kind": "in_person", "reason": "Smoke test"})
+assert booked.status_code == 303, booked.status_code
+again = client.post("/patient/book", data={**fields, "kind": "in_person"})
+assert again.status_code == 409, again.status_code  # the same slot again: refused
 print("embedded default OK")
 """
 

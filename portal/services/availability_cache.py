@@ -62,8 +62,8 @@ def cache_is_down() -> bool:
 def _bump(key: str) -> None:
     try:
         redis = current_app.extensions["cache_redis"]
-        if redis is None:
-            cache.inc(key)
+        if redis is None:  # the in-process cache of the embedded default: one process, no race
+            cache.set(key, int(cache.get(key) or 0) + 1, timeout=VERSION_TTL)
         else:  # INCR and EXPIRE together, so versions of past days do not pile up
             full_key = current_app.config["CACHE_KEY_PREFIX"] + key
             redis.pipeline().incr(full_key).expire(full_key, VERSION_TTL).execute()
