@@ -9,7 +9,7 @@ workers; RQ workers write to the same directory on the same host.
 import os
 
 from flask import Flask
-from prometheus_client import REGISTRY, Counter
+from prometheus_client import REGISTRY, CollectorRegistry, Counter
 from prometheus_client.core import GaugeMetricFamily
 from redis.exceptions import RedisError
 
@@ -48,11 +48,22 @@ class QueueCollector:
         yield failed
 
 
+_process_registry_taken = False
+
+
 def init_metrics(app: Flask) -> None:
-    """Expose /metrics unless METRICS_ENABLED is off (tests build many apps)."""
+    """Expose /metrics unless METRICS_ENABLED is off.
+
+    The first app of a process reports on the process-wide registry; another app in the same
+    process (tests, scripts) gets a registry of its own instead of clashing with the first.
+    """
+    global _process_registry_taken
     if not app.config.get("METRICS_ENABLED", True):
         return
-    registry = app.config.get("METRICS_REGISTRY") or REGISTRY
+    registry = app.config.get("METRICS_REGISTRY")
+    if registry is None:
+        registry = CollectorRegistry() if _process_registry_taken else REGISTRY
+        _process_registry_taken = True
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         from prometheus_flask_exporter.multiprocess import GunicornInternalPrometheusMetrics
 
