@@ -69,7 +69,7 @@ def test_a_new_patient_registers_books_scrolls_the_history_reads_records_and_can
     expect(page.get_by_role("heading", name="Find a doctor")).to_be_visible()
     checkpoint(page, "search form")
     search(page, "Cardiology", "Lisbon")
-    cards = page.locator("article.doctor-result h3")
+    cards = page.locator("article.doctor-result h2")
     expect(cards).to_have_text(["Dr. Ana Ferreira", "Dr. Marta Costa", "Dr. João Silva"])
     checkpoint(page, "search results", readme="search-results")
 

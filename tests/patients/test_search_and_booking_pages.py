@@ -121,7 +121,7 @@ def test_more_doctors_arrive_by_infinite_scroll(patient_client):
     assert rest.count('class="doctor-result"') == 5
     assert "sentinel" not in rest
     assert "<html" not in rest  # a fragment, not a page
-    names = re.findall(r"<h3>(.*?)</h3>", first + rest)
+    names = re.findall(r"<h2 class=\"doctor-name\">(.*?)</h2>", first + rest)
     assert len(names) == len(set(names)) == 25
 
 
