@@ -48,6 +48,11 @@ def local_instant(day: date, wall: time, zone: ZoneInfo) -> datetime | None:
 def grid_slots(rules: Iterable[Rule], day: date, timezone: str) -> list[Slot]:
     """Every slot the weekly rules put on a local day, before time off and bookings."""
     zone = ZoneInfo(timezone)
+    # On a day without a clock change (all but two a year) local time is UTC plus one fixed
+    # offset, so slots are plain arithmetic; only a change day converts slot by slot.
+    offset = datetime.combine(day, time.min, tzinfo=zone).utcoffset()
+    next_offset = datetime.combine(day + timedelta(days=1), time.min, tzinfo=zone).utcoffset()
+    fixed = offset == next_offset
     slots: set[Slot] = set()
     for rule in rules:
         if not rule.applies_on(day):
@@ -56,7 +61,10 @@ def grid_slots(rules: Iterable[Rule], day: date, timezone: str) -> list[Slot]:
         wall = datetime.combine(day, rule.start_time)
         last = datetime.combine(day, rule.end_time) - step
         while wall <= last:
-            starts = local_instant(day, wall.time(), zone)
+            if fixed:
+                starts = (wall - offset).replace(tzinfo=UTC)
+            else:
+                starts = local_instant(day, wall.time(), zone)
             if starts is not None:
                 slots.add(Slot(starts, starts + step))
             wall += step
