@@ -23,7 +23,16 @@ from redis import Redis
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import naive
-from bench.harness import Result, gunicorn, portal_login, table, time_calls, wrk
+from bench.harness import (
+    Result,
+    api_login,
+    gunicorn,
+    portal_login,
+    request,
+    table,
+    time_calls,
+    wrk,
+)
 
 PASSWORD_ENV = "DEMO_PASSWORD"
 SECRET = "bench-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz"
@@ -140,7 +149,194 @@ def run_search(args, subjects, env, results):
         )
 
 
-GROUPS = {"search": run_search}
+def deep_history_cursor(args, env, subjects, depth=1000) -> str:
+    """The portal's cursor for the row `depth` deep in the heavy patient's history."""
+    from portal import create_app
+    from portal.services.history import history_scope
+    from portal.services.pagination import encode_cursor
+
+    with psycopg.connect(args.database_url) as conn:
+        starts_at, row_id = naive.history_cursor_at(conn, subjects["patient_id"], depth)
+    config = {
+        "SQLALCHEMY_DATABASE_URI": args.database_url,
+        "SECRET_KEY": env["SECRET_KEY"],
+        "REDIS_URL": args.redis_url,
+        "METRICS_ENABLED": False,
+    }
+    with create_app(config).app_context():
+        return encode_cursor(
+            history_scope(subjects["patient_id"], None, None, None), (starts_at, row_id)
+        )
+
+
+def run_history(args, subjects, env, results):
+    """History and records pages, portal and API, first and deep; naive patterns beside them."""
+    pid = subjects["patient_id"]
+    deep = deep_history_cursor(args, env, subjects)
+    with gunicorn(env) as port:
+        cookie = portal_login(port, subjects["patient_email"], args.password)
+        auth = api_login(port, subjects["patient_email"], args.password)
+        api_deep = api_cursor_at(port, auth, pid, pages=50)
+        runs = [
+            ("portal history, first page (default view)", ["/patient/history"], cookie, ""),
+            (
+                "portal history, page 51 (1,000 rows deep)",
+                ["/patient/history?" + urlencode({"section": "older", "cursor": deep})],
+                cookie,
+                "",
+            ),
+            ("portal medical records, first page", ["/patient/records"], cookie, ""),
+            ("API history, first page", [f"/api/patients/{pid}/appointments"], "", auth),
+            (
+                "API history, page 51 (1,000 rows deep)",
+                [f"/api/patients/{pid}/appointments?" + urlencode({"cursor": api_deep})],
+                "",
+                auth,
+            ),
+            ("API medical records, first page", [f"/api/patients/{pid}/medical-records"], "", auth),
+        ]
+        for name, paths, run_cookie, run_auth in runs:
+            results.append(
+                wrk(
+                    port,
+                    name,
+                    paths,
+                    cookie=run_cookie,
+                    auth=run_auth,
+                    connections=args.connections,
+                    duration=args.duration,
+                )
+            )
+        results.append(
+            wrk(
+                port,
+                "API history, first page, 50 connections",
+                [f"/api/patients/{pid}/appointments"],
+                auth=auth,
+                connections=50,
+                duration=args.duration,
+            )
+        )
+        results.append(
+            wrk(
+                port,
+                "portal history page 51, 50 connections",
+                ["/patient/history?" + urlencode({"section": "older", "cursor": deep})],
+                cookie=cookie,
+                connections=50,
+                duration=args.duration,
+            )
+        )
+    with psycopg.connect(args.database_url) as conn:
+        after = naive.history_cursor_at(conn, pid, 1000)
+        results.append(
+            time_calls(
+                "naive: whole history, unbounded, direct",
+                lambda: naive.history_unbounded(conn, pid),
+                repeat=30,
+                note=f"{subjects['patient_rows']} rows",
+            )
+        )
+        results.append(
+            time_calls("naive: OFFSET page 51, direct", lambda: naive.history_offset(conn, pid, 50))
+        )
+        results.append(
+            time_calls("ours: keyset page 1, direct", lambda: naive.history_keyset(conn, pid, None))
+        )
+        results.append(
+            time_calls(
+                "ours: keyset page 51, direct", lambda: naive.history_keyset(conn, pid, after)
+            )
+        )
+        results.append(
+            time_calls(
+                "naive: all medical records, unbounded, direct",
+                lambda: naive.records_unbounded(conn, pid),
+                repeat=30,
+            )
+        )
+        results.append(
+            time_calls("ours: records keyset page, direct", lambda: naive.records_keyset(conn, pid))
+        )
+
+
+def api_cursor_at(port: int, auth: str, patient_id: int, pages: int) -> str:
+    """Walk the API's history `pages` pages deep, following next_cursor as a client would."""
+    cursor = None
+    for _ in range(pages):
+        query = urlencode({"cursor": cursor}) if cursor else ""
+        status, _, text = request(
+            port,
+            "GET",
+            f"/api/patients/{patient_id}/appointments?{query}",
+            headers={"Authorization": auth},
+        )
+        if status != 200:
+            raise RuntimeError(f"API history answered {status}: {text[:200]}")
+        cursor = json.loads(text)["next_cursor"]
+    return cursor
+
+
+def run_api(args, subjects, env, results):
+    """API search and the video token (no network call: the room was made ahead)."""
+    top_spec, top_city, _ = subjects["pairs"][0]
+    today = datetime.now(UTC).date()
+    search = "/api/appointments/search?" + urlencode(
+        {
+            "specialization": top_spec,
+            "city": top_city,
+            "date_from": today.isoformat(),
+            "date_to": (today + timedelta(days=6)).isoformat(),
+        }
+    )
+    appointment_id = ready_video_visit(args.database_url, subjects["patient_id"])
+    Redis.from_url(args.redis_url).flushdb()
+    with gunicorn(env) as port:
+        auth = api_login(port, subjects["patient_email"], args.password)
+        results.append(
+            wrk(
+                port,
+                "API search, warm cache (one spec+city, 7 days)",
+                [search],
+                auth=auth,
+                connections=args.connections,
+                duration=args.duration,
+            )
+        )
+        results.append(
+            wrk(
+                port,
+                "API video token",
+                [f"/api/appointments/{appointment_id}/video-token"],
+                auth=auth,
+                method="POST",
+                connections=args.connections,
+                duration=args.duration,
+            )
+        )
+
+
+def ready_video_visit(database_url: str, patient_id: int) -> int:
+    """A video visit of the heavy patient with its room made ahead (as the job would)."""
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute(
+            "SELECT a.id FROM appointments a WHERE a.patient_id = %s AND a.status = 'scheduled' "
+            "AND a.starts_at > now() ORDER BY a.starts_at LIMIT 1",
+            (patient_id,),
+        ).fetchone()
+        if row is None:
+            raise RuntimeError("the heavy patient has no upcoming visit")
+        conn.execute("UPDATE appointments SET kind = 'video' WHERE id = %s", (row[0],))
+        conn.execute(
+            "INSERT INTO video_rooms (appointment_id, room_name, provider_room_id, status, attempts,"
+            " created_at, updated_at) VALUES (%s, %s, %s, 'ready', 1, now(), now())"
+            " ON CONFLICT (appointment_id) DO UPDATE SET status = 'ready'",
+            (row[0], f"visit-{row[0]}", f"RMbench{row[0]}"),
+        )
+        return row[0]
+
+
+GROUPS = {"search": run_search, "history": run_history, "api": run_api}
 
 
 def main():
