@@ -156,8 +156,9 @@ WHERE (w + d.id) % 26 = 0
 ORDER BY d.id, w
 """
 
-# One row per appointment, in the order of the visit days (ids follow that order, so each
-# patient's rows lie scattered over the whole table as in a real one). A doctor's visits of one
+# One row per appointment of the days from :from_day to :to_day, in the order of the visit days
+# (ids follow that order, so each patient's rows lie scattered over the whole table as in a
+# real one, where rows arrive as visits are booked, days to weeks ahead). A doctor's visits of one
 # day take distinct slot positions: first + j * stride modulo the day's slot count, with a
 # stride prime to 28, 21 and 14, so a doctor never has two rows on one slot. The patient comes
 # from an inverse CDF of one random number: a few very heavy patients, heavy ones on a linear
@@ -178,8 +179,8 @@ WITH doctor AS MATERIALIZED (
 ),
 day AS MATERIALIZED (
     SELECT day, (day - CAST(:epoch_monday AS date)) / 7 AS week
-    FROM (SELECT CAST(:first_day AS date) + n AS day
-          FROM generate_series(0, CAST(:last_day AS date) - CAST(:first_day AS date)) AS n) AS s
+    FROM (SELECT CAST(:from_day AS date) + n AS day
+          FROM generate_series(0, CAST(:to_day AS date) - CAST(:from_day AS date)) AS n) AS s
     WHERE extract(isodow FROM day) < 6
 ),
 visit AS (
