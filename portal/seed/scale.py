@@ -1,4 +1,4 @@
-"""`flask seed scale`: the reviewed design's full size in PostgreSQL, in a few minutes.
+"""`flask seed scale`: the reviewed design's full size in PostgreSQL, with set-based SQL.
 
 Full size: 200 clinics in 40 cities and 8 time zones, 10,000 doctors, 500,000 patients,
 25,000,000 appointments (3 years past, 60 days ahead) and 5,000,000 medical records. A fraction
@@ -30,7 +30,7 @@ from threading import Lock
 
 import click
 from flask import current_app
-from sqlalchemy import Connection, create_engine, func, insert, select, text
+from sqlalchemy import Connection, Engine, create_engine, func, insert, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
@@ -124,6 +124,7 @@ class ScalePlan:
         }
 
     def window(self) -> dict:
+        """Bind values for the three years back and sixty days ahead, and the vacation weeks."""
         return {
             "first_day": self.first_day,
             "last_day": self.last_day,
@@ -133,6 +134,7 @@ class ScalePlan:
         }
 
     def sizes(self) -> dict:
+        """Bind values of the statements that make clinics' staff and patients."""
         return {
             "clinics": self.clinics,
             "doctors": self.doctors,
@@ -195,7 +197,7 @@ def spread(stream: int) -> dict:
 class ScaleLoader:
     """Runs the steps in order, each on a connection of its own, and reports each one."""
 
-    def __init__(self, plan: ScalePlan, engine, echo: Callable[[str], None]):
+    def __init__(self, plan: ScalePlan, engine: Engine, echo: Callable[[str], None]):
         self.plan = plan
         self.engine = engine
         self.echo = echo
@@ -203,6 +205,7 @@ class ScaleLoader:
         self.started = time.monotonic()
 
     def run(self) -> None:
+        """Every step, in order; steps on the same line of work share the connections."""
         p = self.plan
         self.echo(
             f"Loading {p.clinics:,} clinics, {p.doctors:,} doctors, {p.patients:,} patients, "
@@ -292,6 +295,7 @@ class ScaleLoader:
                 raise
 
     def empty(self) -> None:
+        """TRUNCATE everything and take off what slows a bulk load down."""
         tables = ", ".join(table.name for table in db.metadata.sorted_tables)
         with self.connect() as conn:
             conn.exec_driver_sql(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
@@ -347,6 +351,7 @@ class ScaleLoader:
         return chunks
 
     def record_params(self) -> dict:
+        """Bind values of the records: phrases, and how many jsonb documents per diagnosis."""
         variants = max(10, min(RECORD_DATA_VARIANTS, self.plan.records // 200))
         return {**record_text_params(), "variants": variants}
 
@@ -375,6 +380,7 @@ class ScaleLoader:
         ]
 
     def finish(self) -> None:
+        """Sequences past the loaded ids, scratch tables gone, fresh planner statistics."""
         with self.connect() as conn:
             conn.exec_driver_sql(sql.DROP_FOR_LOAD[0])  # the scratch tables
             for table in db.metadata.sorted_tables:
