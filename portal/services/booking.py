@@ -11,7 +11,7 @@ from datetime import datetime
 
 from flask import current_app
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError
 
 from portal.extensions import db
 from portal.metrics import BOOKING_CONFLICTS
@@ -65,12 +65,14 @@ class BookingRequest:
     reason: str | None = None
 
 
-def _is_slot_conflict(error: IntegrityError) -> bool:
-    """True for the exclusion constraint (PostgreSQL) or the partial unique index (SQLite)."""
+def _is_slot_conflict(error: DBAPIError) -> bool:
+    """True when the database refused the slot: the exclusion constraint (23P01), or the
+    deadlock PostgreSQL reports when two overlapping inserts check that constraint at the
+    same moment and it aborts one of them (40P01); on SQLite the partial unique index."""
     sqlstate = getattr(error.orig, "sqlstate", None)
     text = str(error.orig)
     return (
-        sqlstate == "23P01"
+        sqlstate in ("23P01", "40P01")
         or "ux_appointments_doctor_slot" in text
         or ("UNIQUE constraint failed: appointments.doctor_id" in text)
     )
@@ -135,7 +137,7 @@ def _take_slot(request: BookingRequest, now: datetime, ignore_id: int | None = N
     return appointment
 
 
-def _slot_taken(error: IntegrityError) -> SlotTaken:
+def _slot_taken(error: DBAPIError) -> SlotTaken:
     BOOKING_CONFLICTS.inc()
     return SlotTaken("This slot was just taken. Please choose another one.")
 
@@ -143,7 +145,7 @@ def _slot_taken(error: IntegrityError) -> SlotTaken:
 def _commit_or_slot_taken() -> None:
     try:
         db.session.commit()
-    except IntegrityError as error:
+    except DBAPIError as error:
         db.session.rollback()
         if _is_slot_conflict(error):
             raise _slot_taken(error) from error
@@ -156,7 +158,7 @@ def book_appointment(request: BookingRequest, now: datetime) -> Appointment:
     try:
         appointment = _take_slot(request, now)
         outbox.add_status_notifications(appointment, "booked")
-    except IntegrityError as error:
+    except DBAPIError as error:
         db.session.rollback()
         if _is_slot_conflict(error):
             raise _slot_taken(error) from error
@@ -220,7 +222,7 @@ def reschedule_appointment(
         db.session.flush()  # release the old slot inside this transaction
         new = _take_slot(request, now, ignore_id=old.id)
         outbox.add_status_notifications(new, "rescheduled")
-    except IntegrityError as error:
+    except DBAPIError as error:
         db.session.rollback()
         if _is_slot_conflict(error):
             raise _slot_taken(error) from error

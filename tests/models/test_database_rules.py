@@ -37,7 +37,9 @@ def test_two_concurrent_overlapping_bookings_exactly_one_commits(app_ctx, databa
                 )
                 conn.commit()
                 outcomes.append("committed")
-            except psycopg.errors.ExclusionViolation as exc:
+            except (psycopg.errors.ExclusionViolation, psycopg.errors.DeadlockDetected) as exc:
+                # Two overlapping inserts checking the constraint at the same instant may
+                # deadlock; PostgreSQL then aborts one of them (40P01). Either way one loses.
                 outcomes.append(exc.sqlstate)
 
     # Different slot lengths that overlap: the constraint is on ranges, not start times.
@@ -50,7 +52,8 @@ def test_two_concurrent_overlapping_bookings_exactly_one_commits(app_ctx, databa
     for thread in threads:
         thread.join()
 
-    assert sorted(outcomes) == ["23P01", "committed"]
+    assert len(outcomes) == 2 and outcomes.count("committed") == 1
+    assert {o for o in outcomes if o != "committed"} <= {"23P01", "40P01"}
 
 
 def test_a_cancelled_appointment_does_not_block_its_slot(app_ctx):
