@@ -21,8 +21,8 @@ from portal.services.booking import (
     cancel_appointment,
     reschedule_appointment,
 )
+from portal.services.history import upcoming_visits
 from portal.services.pagination import BadCursor, BadLimit, parse_limit
-from portal.services.schedule import upcoming_appointments
 from portal.services.search import (
     SearchError,
     cities,
@@ -70,7 +70,7 @@ def _own_appointment(appointment_id: int) -> Appointment:
 def home():
     """The patient's upcoming visits."""
     patient = current_user.patient
-    visits = upcoming_appointments(patient.id, utcnow())
+    visits = upcoming_visits(patient.id, now=utcnow(), status="scheduled").items
     return render("patients/home.html", patient=patient, visits=visits, cancel_form=CancelForm())
 
 

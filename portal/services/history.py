@@ -180,13 +180,21 @@ def history_cursor_after(
 
 
 def upcoming_visits(
-    patient_id: int, *, now: datetime, limit: int = DEFAULT_LIMIT, cursor: str | None = None
+    patient_id: int,
+    *,
+    now: datetime,
+    limit: int = DEFAULT_LIMIT,
+    cursor: str | None = None,
+    status: str | None = None,
 ) -> Page[Appointment]:
-    """A page of the appointments starting from now on, soonest first, any status: one query."""
+    """A page of the appointments starting from now on, soonest first (of one status, or any):
+    one query."""
     limit = parse_limit(limit)
-    scope = f"upcoming:patient:{patient_id}"
+    scope = f"upcoming:patient:{patient_id}:{status or ''}"
     after = decode_time_id_cursor(scope, cursor)
     query = _with_doctor_and_clinic(patient_id).where(Appointment.starts_at >= now)
+    if status is not None:
+        query = query.where(Appointment.status == status)
     if after is not None:
         query = query.where(tuple_(Appointment.starts_at, Appointment.id) > keyset_key(*after))
     query = query.order_by(Appointment.starts_at, Appointment.id).limit(limit + 1)

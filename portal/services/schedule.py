@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import contains_eager
 
 from portal.extensions import db
-from portal.models import SLOT_LENGTHS, Appointment, Clinic, Doctor
+from portal.models import Appointment, Clinic, Doctor
 
 
 def local_day_bounds(day: date, timezone: str) -> tuple[datetime, datetime]:
@@ -17,27 +17,6 @@ def local_day_bounds(day: date, timezone: str) -> tuple[datetime, datetime]:
     start = datetime.combine(day, time.min, tzinfo=zone)
     end = datetime.combine(day + timedelta(days=1), time.min, tzinfo=zone)
     return start, end
-
-
-def upcoming_appointments(patient_id: int, now: datetime, limit: int = 20) -> list[Appointment]:
-    """A patient's next scheduled visits, soonest first, with doctor and clinic in one query."""
-    query = (
-        select(Appointment)
-        .join(Appointment.doctor)
-        .join(Doctor.clinic)
-        .options(contains_eager(Appointment.doctor).contains_eager(Doctor.clinic))
-        .where(
-            Appointment.patient_id == patient_id,
-            Appointment.status == "scheduled",
-            # Bounds the index range (no visit lasts longer than the longest slot), so the
-            # scan starts near now instead of at the patient's oldest visit.
-            Appointment.starts_at > now - timedelta(minutes=max(SLOT_LENGTHS)),
-            Appointment.ends_at > now,
-        )
-        .order_by(Appointment.starts_at, Appointment.id)
-        .limit(limit)
-    )
-    return list(db.session.scalars(query))
 
 
 @dataclass(frozen=True)
