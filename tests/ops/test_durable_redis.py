@@ -20,7 +20,7 @@ def start_redis(port: int, data_dir: Path) -> subprocess.Popen:
     process = subprocess.Popen(
         [
             shutil.which("redis-server") or "redis-server",
-            str(ROOT / "deploy" / "redis-sessions.conf"),
+            str(ROOT / "deploy" / "redis.conf"),
             "--port",
             str(port),
             "--dir",
