@@ -70,7 +70,7 @@ def register_logging(app: Flask) -> None:
 def register_database(app: Flask) -> None:
     """SQLAlchemy and Alembic; the embedded default is a SQLite file under instance/."""
     from portal import models  # noqa: F401  (registers the tables on the metadata)
-    from portal.database import configure_engine_options
+    from portal.database import configure_engine_options, end_read_only_transactions
     from portal.extensions import db, migrate
 
     if not app.config.get("SQLALCHEMY_DATABASE_URI"):
@@ -78,6 +78,7 @@ def register_database(app: Flask) -> None:
         app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{Path(app.instance_path) / 'portal.db'}"
     configure_engine_options(app)
     db.init_app(app)
+    end_read_only_transactions(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
 
 

@@ -1,8 +1,17 @@
-"""Engine settings that depend on the backend."""
+"""Engine settings that depend on the backend, and how a request's transaction ends."""
 
-from flask import Flask
+import logging
+import re
+
+from flask import Flask, g, has_app_context
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+log = logging.getLogger(__name__)
+
+# Statements that change nothing: a transaction made only of these may end with COMMIT.
+_READ_ONLY_STATEMENT = re.compile(r"\s*(SELECT|SHOW)\b", re.IGNORECASE)
 
 
 def configure_engine_options(app: Flask) -> None:
@@ -41,3 +50,43 @@ def _sqlite_begin_immediate(conn):
     insert cannot interleave with another writer's (DESIGN.md: one immediate transaction)."""
     if conn.dialect.name == "sqlite":
         conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+@event.listens_for(Engine, "before_cursor_execute")
+def _note_writes(conn, cursor, statement, parameters, context, executemany):
+    """Remember, for the app context, that something other than a read was sent."""
+    if not _READ_ONLY_STATEMENT.match(statement) and has_app_context():
+        g.db_wrote = True
+
+
+def end_read_only_transactions(app: Flask) -> None:
+    """End a request whose transaction only read with COMMIT rather than ROLLBACK.
+
+    For a transaction that only read, the two are the same to PostgreSQL; but psycopg forgets
+    every prepared statement of the connection on ROLLBACK, so a web app whose requests all end
+    in one never prepares a statement and has each query parsed and planned again. Anything
+    else (a write sent and not committed, pending ORM changes, an error, a failed transaction)
+    still ends in the usual rollback. Registered after Flask-SQLAlchemy, this teardown runs
+    before the one that closes the session.
+    """
+    from portal.extensions import db
+
+    @app.teardown_appcontext
+    def commit_if_read_only(error: BaseException | None) -> None:
+        if error is not None or not db.session.registry.has():
+            return
+        session = db.session()
+        transaction = session.get_transaction()
+        if (
+            transaction is None
+            or not transaction.is_active
+            or g.pop("db_wrote", False)
+            or session.new
+            or session.dirty
+            or session.deleted
+        ):
+            return
+        try:
+            session.commit()
+        except SQLAlchemyError:  # the connection went away: the rollback that follows is moot
+            log.warning("ending a read-only transaction failed", exc_info=True)
