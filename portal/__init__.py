@@ -68,17 +68,25 @@ def register_logging(app: Flask) -> None:
 
 
 def register_database(app: Flask) -> None:
-    """SQLAlchemy and Alembic; the embedded default is a SQLite file under instance/."""
+    """SQLAlchemy and Alembic, and the read replica if one is set; the embedded default is a
+    SQLite file under instance/."""
     from portal import models  # noqa: F401  (registers the tables on the metadata)
-    from portal.database import configure_engine_options, end_read_only_transactions
+    from portal.database import (
+        configure_engine_options,
+        configure_replica_bind,
+        end_read_only_transactions,
+    )
     from portal.extensions import db, migrate
+    from portal.replica import init_replica
 
     if not app.config.get("SQLALCHEMY_DATABASE_URI"):
         Path(app.instance_path).mkdir(parents=True, exist_ok=True)
         app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{Path(app.instance_path) / 'portal.db'}"
     configure_engine_options(app)
+    configure_replica_bind(app)
     db.init_app(app)
     end_read_only_transactions(app)
+    init_replica(app)  # lag-tolerant reads to DATABASE_REPLICA_URL when it is set
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
 
 

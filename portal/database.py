@@ -27,6 +27,32 @@ def configure_engine_options(app: Flask) -> None:
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
 
 
+REPLICA_BIND = "replica"
+
+
+def configure_replica_bind(app: Flask) -> None:
+    """DATABASE_REPLICA_URL as the Flask-SQLAlchemy bind "replica" (portal/replica.py routes to it).
+
+    Flask-SQLAlchemy gives a bind none of SQLALCHEMY_ENGINE_OPTIONS, so the pool and the
+    statement timeout are copied here. Unlike the primary, the replica's pool pings a
+    connection before lending it: that is how a request notices a dead replica before its
+    first query and reads from the primary instead of failing (one round trip per request).
+    """
+    url = app.config.get("DATABASE_REPLICA_URL")
+    if not url:
+        return
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        raise RuntimeError("DATABASE_REPLICA_URL needs DATABASE_URL on PostgreSQL.")
+    options = {**app.config["SQLALCHEMY_ENGINE_OPTIONS"], "url": url, "pool_pre_ping": True}
+    connect_args = dict(options.get("connect_args") or {})
+    connect_args["connect_timeout"] = int(app.config.get("REPLICA_CONNECT_TIMEOUT") or 2)
+    options["connect_args"] = connect_args
+    app.config["SQLALCHEMY_BINDS"] = {
+        **(app.config.get("SQLALCHEMY_BINDS") or {}),
+        REPLICA_BIND: options,
+    }
+
+
 def is_postgres(engine_or_conn) -> bool:
     """True when the bind is PostgreSQL (the production backend)."""
     return engine_or_conn.dialect.name == "postgresql"

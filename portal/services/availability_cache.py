@@ -15,6 +15,7 @@ the database, and the outage is logged once, not per request.
 import logging
 import time
 from datetime import UTC, date, datetime
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from flask import current_app
@@ -93,8 +94,14 @@ def _encode(slots: list[Slot]) -> list[tuple[int, int]]:
     return [(int(s.starts_at.timestamp()), int(s.ends_at.timestamp())) for s in slots]
 
 
+@lru_cache(maxsize=65536)
+def _instant(timestamp: int) -> datetime:
+    """The UTC datetime of a slot boundary; doctors share their grids, so most are repeats."""
+    return datetime.fromtimestamp(timestamp, UTC)
+
+
 def _decode(raw: list[tuple[int, int]]) -> list[Slot]:
-    return [Slot(datetime.fromtimestamp(a, UTC), datetime.fromtimestamp(b, UTC)) for a, b in raw]
+    return [Slot(_instant(a), _instant(b)) for a, b in raw]
 
 
 class CachedDays:

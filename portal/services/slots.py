@@ -2,12 +2,13 @@
 
 from dataclasses import dataclass
 from datetime import date, datetime, time
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 
-@dataclass(frozen=True, order=True)
-class Slot:
-    """A bookable interval, in UTC."""
+class Slot(NamedTuple):
+    """A bookable interval, in UTC. A tuple: a search page makes a couple of thousand of them
+    from the cache, and a tuple is several times cheaper to make than a frozen dataclass."""
 
     starts_at: datetime
     ends_at: datetime
