@@ -1,12 +1,19 @@
-"""Operator commands: `flask db top` lists the statements that cost the most time."""
+"""Operator commands: `flask db top` lists the statements that cost the most time;
+`flask db heartbeat` keeps a read replica's lag measurable."""
+
+import logging
+import time
 
 import click
 from flask.cli import with_appcontext
 from flask_migrate.cli import db as db_group
 from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from portal.extensions import db
+from portal.replica import HEARTBEAT_SQL
+
+log = logging.getLogger(__name__)
 
 ENABLE_HINT = (
     "pg_stat_statements is not active on this server. Enable it with\n"
@@ -49,3 +56,28 @@ def db_top(limit: int, width: int, reset: bool) -> None:
     if reset:
         db.session.execute(text("SELECT pg_stat_statements_reset()"))
         db.session.commit()
+
+
+@db_group.command("heartbeat")
+@click.option("--every", default=1.0, show_default=True, type=click.FloatRange(0.05, 60))
+@click.option("--count", default=0, type=click.IntRange(0), help="Stop after N beats (0: never).")
+@with_appcontext
+def db_heartbeat(every: float, count: int) -> None:
+    """Commit an empty transaction on the primary every second (one process per deployment).
+
+    Replicas measure their lag as the age of the last commit they replayed (portal/replica.py);
+    on a quiet primary that age grows without any lag, and the replica would be skipped.
+    """
+    if db.engine.dialect.name != "postgresql":
+        raise click.ClickException("flask db heartbeat needs PostgreSQL.")
+    beats = 0
+    while not count or beats < count:
+        try:
+            with db.engine.connect() as conn:
+                conn.execute(HEARTBEAT_SQL)
+                conn.commit()
+        except SQLAlchemyError as error:  # the primary is away: beat again when it is back
+            log.warning("heartbeat failed: %s", error)
+        beats += 1
+        if not count or beats < count:
+            time.sleep(every)

@@ -65,9 +65,11 @@ WROTE_KEY = "portal.replica.wrote"  # session.info: this session has written
 STICKY_SESSION_KEY = "primary_until"  # portal session: read from the primary until then
 
 # How far behind the replica is, in seconds. Caught up (everything received is replayed and
-# the WAL receiver runs) counts as 0 even when the primary has been idle for a while; otherwise
-# the age of the last replayed transaction, which overstates the lag of an idle primary and
-# so errs toward the primary. Not in recovery (promoted, or the primary itself): 0.
+# the WAL receiver runs) counts as 0; otherwise the age of the last replayed commit. That age
+# overstates the lag of a primary that has not committed for a while (a checkpoint record
+# arriving then reads as minutes of lag, and the replica is skipped until the next check):
+# harmless, it errs toward the primary, and HEARTBEAT_SQL below keeps it from happening.
+# Not in recovery (promoted, or the primary itself): 0.
 LAG_SQL = text(
     """
     SELECT CASE
@@ -78,6 +80,11 @@ LAG_SQL = text(
     END::float AS lag
     """
 )
+
+# An empty transaction that still commits (it takes a transaction id): a heartbeat on the
+# primary keeps the replica's last replayed commit recent, so the age of that commit measures
+# lag and not a quiet primary. `flask db heartbeat` runs it every second.
+HEARTBEAT_SQL = text("SELECT pg_current_xact_id()")
 
 
 class ReplicaHealth:

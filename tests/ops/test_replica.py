@@ -11,6 +11,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -21,12 +22,13 @@ from zoneinfo import ZoneInfo
 import psycopg
 import pytest
 from flask_migrate import upgrade
+from sqlalchemy import event
 
 from portal import create_app
 from portal.config import TestConfig
 from portal.extensions import db
 from portal.models import User
-from portal.replica import LAG_SQL
+from portal.replica import HEARTBEAT_SQL, LAG_SQL
 from portal.services.tokens import issue_access_token
 from tests.conftest import AuthActions, csrf_token_from
 from tests.factories import gen_appointment, gen_clinic, gen_doctor, gen_patient, gen_schedule
@@ -126,6 +128,13 @@ def seed(primary_url: str) -> tuple[int, int, int]:
     return ids
 
 
+def beat(url: str, stop: threading.Event) -> None:
+    """Commit an empty transaction on the primary every 0.2 s until `stop` (HEARTBEAT_SQL)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        while not stop.wait(0.2):
+            conn.execute(HEARTBEAT_SQL.text)
+
+
 @pytest.fixture(scope="module")
 def replication():
     """A primary, migrated and seeded, and a hot standby streaming from it."""
@@ -135,6 +144,7 @@ def replication():
     primary = Server(root / "primary", free_port(), root)
     standby = Server(root / "standby", free_port(), root)
     started: list[Server] = []
+    stop = threading.Event()
     try:
         as_postgres(
             str(PG_BIN / "initdb"), "-D", str(primary.data), "-A", "trust", "-U", "postgres"
@@ -163,12 +173,20 @@ def replication():
         standby.pg_ctl("start")
         started.append(standby)
         assert standby.query("SELECT pg_is_in_recovery()") is True
+        # A primary in production commits all the time; this one would sit idle between the
+        # test's writes, and the age of its last commit would read as lag. `flask db heartbeat`
+        # commits an empty transaction every second for that; here a thread does, more often.
+        threading.Thread(target=beat, args=(primary.url, stop), daemon=True).start()
         wait_for(
-            lambda: standby.query("SELECT count(*) FROM pg_stat_wal_receiver") == 1,
-            "the standby to stream",
+            lambda: (
+                standby.query("SELECT pg_last_xact_replay_timestamp() IS NOT NULL")
+                and standby.query(LAG_SQL.text) < 0.5
+            ),
+            "the standby to replay a heartbeat and catch up",
         )
         yield Replication(primary, standby, patient_id, user_id, doctor_id)
     finally:
+        stop.set()
         for server in reversed(started):
             subprocess.run(
                 [
@@ -374,3 +392,25 @@ def test_reads_fall_back_to_the_primary_while_the_replica_is_down(replication, s
     wait_for(lambda: replication.standby.query(LAG_SQL.text) <= 1.0, "the standby to stream again")
     where, response = served_by(replication, lambda: client.get(history, headers=headers))
     assert (where, response.status_code) == ("replica", 200)
+
+
+def test_the_heartbeat_commits_a_transaction_each_beat(app, runner):
+    beats = []
+    with app.app_context():
+        engine = db.engine
+
+    def note(conn, cursor, statement, parameters, context, executemany):
+        beats.append(statement)
+
+    def committed(conn):
+        beats.append("COMMIT")
+
+    event.listen(engine, "before_cursor_execute", note)
+    event.listen(engine, "commit", committed)
+    try:
+        result = runner.invoke(args=["db", "heartbeat", "--count", "3", "--every", "0.05"])
+    finally:
+        event.remove(engine, "before_cursor_execute", note)
+        event.remove(engine, "commit", committed)
+    assert result.exit_code == 0, result.output
+    assert beats == [HEARTBEAT_SQL.text, "COMMIT"] * 3
