@@ -61,24 +61,6 @@ class Config:
         if name.strip()
     )
 
-    # A streaming replica for reads that tolerate lag (portal/replica.py, docs/scaling.md).
-    DATABASE_REPLICA_URL = os.environ.get("DATABASE_REPLICA_URL") or None
-    # A replica further behind than this is skipped: its reads go to the primary.
-    REPLICA_MAX_LAG_SECONDS = float(os.environ.get("REPLICA_MAX_LAG_SECONDS", "5"))
-    # How often a process measures the lag (at most; only while requests arrive).
-    REPLICA_CHECK_SECONDS = float(os.environ.get("REPLICA_CHECK_SECONDS", "2"))
-    # A replica that could not be reached is tried again after this long.
-    REPLICA_RETRY_SECONDS = float(os.environ.get("REPLICA_RETRY_SECONDS", "15"))
-    REPLICA_CONNECT_TIMEOUT = _env_int("REPLICA_CONNECT_TIMEOUT", 2)  # libpq's minimum is 2
-    # After a write, that user's reads go to the primary for this long (read your writes).
-    REPLICA_STICKY_SECONDS = _env_int("REPLICA_STICKY_SECONDS", 5)
-    # Endpoints whose GETs read from the replica, comma-separated; empty: replica.READ_ENDPOINTS.
-    REPLICA_READ_ENDPOINTS = tuple(
-        name.strip()
-        for name in os.environ.get("REPLICA_READ_ENDPOINTS", "").split(",")
-        if name.strip()
-    )
-
     # Redis: sessions, cache, queues and throttling. None means the embedded default.
     REDIS_URL = os.environ.get("REDIS_URL") or None
     REDIS_SOCKET_TIMEOUT = float(os.environ.get("REDIS_SOCKET_TIMEOUT", "0.5"))
@@ -193,7 +175,6 @@ class TestConfig(Config):
         "TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/portal_test"
     )
     REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-    DATABASE_REPLICA_URL = None  # a replica test starts its own (tests/ops/test_replica.py)
     DATABASE_REPLICA_URL = None  # a replica test starts its own (tests/ops/test_replica.py)
     CACHE_KEY_PREFIX = "portal-test:cache:"
     SESSION_KEY_PREFIX = "portal-test:session:"
