@@ -20,9 +20,12 @@ def is_partial() -> bool:
 def render(template: str, block: str | None = None, **context):
     """Render the named block for a partial request, the whole page otherwise."""
     if block and is_partial():
-        body = render_block(template, block, **context)
-    else:
-        body = render_template(template, **context)
+        return respond(render_block(template, block, **context))
+    return respond(render_template(template, **context))
+
+
+def respond(body: str):
+    """A response whose body depends on HX-Request (caches must keep the two apart)."""
     response = make_response(body)
     response.vary.add("HX-Request")
     return response

@@ -4,15 +4,17 @@ from datetime import date, datetime, timedelta
 
 from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_login import current_user
+from jinja2_fragments.flask import render_block
+from markupsafe import Markup
 
 from portal.auth.access import patient_required
 from portal.extensions import db
-from portal.htmx import is_partial, render
+from portal.htmx import is_partial, render, respond
 from portal.models import Appointment, Doctor, utcnow
-from portal.patients.cards import render_cards
+from portal.patients.cards import cached_results, keep_results, render_cards, results_key
 from portal.patients.forms import BookingForm, CancelForm, RescheduleForm
 from portal.services.authz import NotAllowed
-from portal.services.availability import free_slots
+from portal.services.availability import cached_days, free_slots
 from portal.services.booking import (
     BookingError,
     BookingRequest,
@@ -27,6 +29,7 @@ from portal.services.search import (
     SearchError,
     cities,
     earliest_bookable,
+    matching_doctors,
     next_available,
     search_availability,
     specializations,
@@ -90,6 +93,9 @@ def search():
     if not args.get("specialization"):
         return render("patients/search.html", block="results", **context)
     now = utcnow()
+    cursor = args.get("cursor") or None
+    # An infinite-scroll request gets more cards; a page (even one with a cursor) the list.
+    block = "result_rows" if cursor and is_partial() else "results"
     try:
         clinic_id = int(args["clinic_id"]) if args.get("clinic_id") else None
         criteria = validate_criteria(
@@ -101,7 +107,22 @@ def search():
             clinic_id=clinic_id,
         )
         limit = parse_limit(args.get("limit"))
-        page = search_availability(criteria, limit=limit, cursor=args.get("cursor"), now=now)
+        doctors = matching_doctors(criteria)
+        cached = cached_days(doctors, criteria.date_from, criteria.date_to)
+        key = results_key(
+            block,
+            criteria.scope,
+            cursor,
+            limit,
+            doctors,
+            cached.fingerprint if cached is not None else None,
+            earliest_bookable(now),
+        )
+        results = cached_results(key)
+        if results is None:
+            page = search_availability(
+                criteria, limit=limit, cursor=cursor, now=now, doctors=doctors, cached=cached
+            )
     except SearchError as error:
         context["error"] = error.message
         return render("patients/search.html", block="results", **context), (
@@ -112,13 +133,19 @@ def search():
         return render("patients/search.html", block="results", **context), (
             422 if is_partial() else 400
         )
-    context.update(page=page, criteria=criteria, cards=render_cards(page.items))
-    if not page.items and not args.get("cursor"):
-        context["next_slot"] = next_available(
-            criteria.specialization, now, city=criteria.city, clinic_id=criteria.clinic_id
-        )
-    block = "result_rows" if args.get("cursor") else "results"
-    return render("patients/search.html", block=block, **context)
+    if results is None:
+        context.update(page=page, criteria=criteria, cards=render_cards(page.items))
+        if not page.items and not cursor:
+            context["next_slot"] = next_available(
+                criteria.specialization, now, city=criteria.city, clinic_id=criteria.clinic_id
+            )
+        # Rendered by our autoescaping template; its user text is escaped.
+        results = Markup(render_block("patients/search.html", block, **context))  # noqa: S704
+        if page.items:  # "next available" looks past the days this key covers
+            keep_results(key, results)
+    if is_partial():
+        return respond(results)
+    return render("patients/search.html", **context, results_html=results)
 
 
 def _fresh_slots(doctor: Doctor, around: datetime) -> dict[date, list]:

@@ -165,15 +165,18 @@ def free_slots(
     date_to: date,
     not_before: datetime,
     use_cache: bool = True,
+    cached: CachedDays | None = None,
 ) -> dict[int, dict[date, list[Slot]]]:
     """Free slots per doctor and local day, from the cache where it has them.
 
     The (doctor, day) pairs the cache lacks are computed from three set-based reads for all
     of them together, so the number of queries does not grow with the number of doctors.
+    `cached` is the cache's view of exactly these doctors and days when the caller has
+    already read it (cached_days); by default it is read here.
     """
     days = local_dates(date_from, date_to)
-    use_cache = use_cache and current_app.config["AVAILABILITY_CACHE_ENABLED"]
-    cached = CachedDays([d.id for d in doctors], days) if use_cache else None
+    if cached is None and use_cache:
+        cached = cached_days(doctors, date_from, date_to)
     if cached is not None and cached.available:
         missing = cached.misses()
     else:
@@ -198,6 +201,14 @@ def free_slots(
     for doctor_id in result:
         result[doctor_id] = dict(sorted(result[doctor_id].items()))
     return result
+
+
+def cached_days(doctors: list[Doctor], date_from: date, date_to: date) -> CachedDays | None:
+    """The cache's versioned keys for these doctors and days (entries not read yet); None when
+    the availability cache is switched off."""
+    if not current_app.config["AVAILABILITY_CACHE_ENABLED"]:
+        return None
+    return CachedDays([d.id for d in doctors], local_dates(date_from, date_to))
 
 
 def offered_slot(doctor: Doctor, starts_at: datetime, not_before: datetime) -> Slot | None:

@@ -105,14 +105,24 @@ def _decode(raw: list[tuple[int, int]]) -> list[Slot]:
 
 
 class CachedDays:
-    """The cache's view of a set of (doctor, day) pairs: hits, and the keys to fill misses."""
+    """The cache's view of a set of (doctor, day) pairs: their versioned keys, then the hits,
+    and the keys to fill misses.
+
+    The keys are read first (the versions, one MGET) and the entries only when asked
+    (`load`), so a caller can first check something keyed by the versions alone, such as a
+    whole rendered search page (`fingerprint`).
+    """
 
     def __init__(self, doctor_ids: list[int], days: list[date]):
         self.hits: dict[tuple[int, date], list[Slot]] = {}
         self.keys: dict[tuple[int, date], str] = {}
         self.available = True
+        self._loaded = False
+        self._guarded(self._read_versions, doctor_ids, days)
+
+    def _guarded(self, read, *args) -> None:
         try:
-            self._read(doctor_ids, days)
+            read(*args)
             _healthy()
         except (RedisError, OSError) as error:
             _failed(error)
@@ -120,7 +130,7 @@ class CachedDays:
             self.hits.clear()
             self.keys.clear()
 
-    def _read(self, doctor_ids: list[int], days: list[date]) -> None:
+    def _read_versions(self, doctor_ids: list[int], days: list[date]) -> None:
         version_keys = [_generation_key(d) for d in doctor_ids] + [
             _day_version_key(d, day) for d in doctor_ids for day in days
         ]
@@ -133,6 +143,21 @@ class CachedDays:
                 self.keys[(doctor_id, day)] = _entry_key(
                     doctor_id, day, int(generations[doctor_id] or 0), int(version or 0)
                 )
+
+    @property
+    def fingerprint(self) -> str | None:
+        """Every versioned key, in order: it changes with any change to these doctor-days.
+        None while the cache is unavailable."""
+        return "\n".join(self.keys.values()) if self.available else None
+
+    def load(self) -> "CachedDays":
+        """Read the entries themselves (once)."""
+        if self.available and not self._loaded:
+            self._loaded = True
+            self._guarded(self._read_entries)
+        return self
+
+    def _read_entries(self) -> None:
         pairs = list(self.keys)
         entries = cache.get_many(*(self.keys[p] for p in pairs)) if pairs else []
         for pair, entry in zip(pairs, entries, strict=True):
@@ -141,6 +166,7 @@ class CachedDays:
 
     def misses(self) -> list[tuple[int, date]]:
         """The (doctor, day) pairs the database must compute."""
+        self.load()
         return [pair for pair in self.keys if pair not in self.hits] if self.available else []
 
     def store(self, computed: dict[tuple[int, date], list[Slot]]) -> None:

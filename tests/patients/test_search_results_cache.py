@@ -1,0 +1,125 @@
+"""Whole search result lists from the cache: served again while nothing they show changed,
+never after a booking, a cancellation or a change of weekly rules touches them."""
+
+import re
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from redis import Redis
+
+from portal.config import TestConfig
+from portal.extensions import db
+from portal.models import Appointment
+from portal.services.availability_cache import appointment_changed, invalidate_doctor
+from tests.factories import gen_appointment, gen_patient
+from tests.patients.test_search_and_booking_pages import make_doctors, search, tomorrow
+
+NEW_YORK = ZoneInfo("America/New_York")
+
+
+@pytest.fixture
+def patient_client(client, auth):
+    gen_patient(email="p@example.com")
+    auth.login("p@example.com")
+    return client
+
+
+def results_keys() -> list[bytes]:
+    return Redis.from_url(TestConfig.REDIS_URL).keys(TestConfig.CACHE_KEY_PREFIX + "frag:results:*")
+
+
+def slot_links(html: str) -> list[str]:
+    return re.findall(r'href="(/patient/book\?[^"]+)"', html)
+
+
+def first_slot_tomorrow() -> datetime:
+    day = datetime.fromisoformat(tomorrow()).date()
+    return datetime.combine(day, time(9), NEW_YORK).astimezone(UTC)
+
+
+def test_a_repeated_search_is_served_from_the_results_cache(patient_client):
+    make_doctors(3)
+    first = search(patient_client).get_data(as_text=True)
+    assert len(results_keys()) == 1
+    second = search(patient_client).get_data(as_text=True)
+    assert second == first
+    assert len(results_keys()) == 1  # the same list, the same key: nothing rendered again
+
+
+def test_a_booking_changes_the_list_at_once(patient_client, app):
+    (doctor,) = make_doctors(1)
+    before = slot_links(search(patient_client).get_data(as_text=True))
+    taken = first_slot_tomorrow()
+    assert any(taken.isoformat().replace("+", "%2B") in link for link in before)
+    with app.app_context():
+        patient = gen_patient()
+        gen_appointment(patient, doctor, taken)
+        appointment_changed(doctor.id, taken, "America/New_York")  # what booking does on commit
+    after = slot_links(search(patient_client).get_data(as_text=True))
+    assert len(after) == len(before) - 1
+    assert not any(taken.isoformat().replace("+", "%2B") in link for link in after)
+    assert len(results_keys()) == 2
+
+
+def test_a_cancellation_brings_the_slot_back(patient_client, app):
+    (doctor,) = make_doctors(1)
+    taken = first_slot_tomorrow()
+    appointment = gen_appointment(gen_patient(), doctor, taken)
+    before = slot_links(search(patient_client).get_data(as_text=True))
+    with app.app_context():
+        db.session.get(Appointment, appointment.id).status = "cancelled"
+        db.session.commit()
+        appointment_changed(doctor.id, taken, "America/New_York")
+    after = slot_links(search(patient_client).get_data(as_text=True))
+    assert len(after) == len(before) + 1
+
+
+def test_new_weekly_rules_change_the_list(patient_client, app):
+    (doctor,) = make_doctors(1)
+    before = search(patient_client).get_data(as_text=True)
+    with app.app_context():
+        db.session.execute(
+            db.text("UPDATE doctor_schedules SET end_time = '12:00' WHERE doctor_id = :id"),
+            {"id": doctor.id},
+        )
+        db.session.commit()
+        invalidate_doctor(doctor.id)  # what the rules service does on commit
+    after = search(patient_client).get_data(as_text=True)
+    assert len(slot_links(after)) < len(slot_links(before))
+
+
+def test_an_infinite_scroll_request_gets_only_the_new_cards(patient_client):
+    make_doctors(3)
+    html = search(patient_client, limit=2).get_data(as_text=True)
+    more = re.search(r'hx-get="([^"]+cursor=[^"]+)"', html).group(1).replace("&amp;", "&")
+    rows = patient_client.get(more, headers={"HX-Request": "true"})
+    assert rows.status_code == 200
+    fragment = rows.get_data(as_text=True)
+    assert fragment.count('class="doctor-result"') == 1
+    assert "<form" not in fragment  # the rows alone, not the page
+    again = patient_client.get(more, headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert again == fragment
+
+
+def test_the_cache_steps_aside_when_the_availability_cache_is_off(patient_client, app):
+    make_doctors(2)
+    app.config["AVAILABILITY_CACHE_ENABLED"] = False
+    try:
+        assert search(patient_client).status_code == 200
+    finally:
+        app.config["AVAILABILITY_CACHE_ENABLED"] = True
+    assert results_keys() == []
+
+
+def test_slots_inside_the_lead_time_are_not_served_from_an_older_list(patient_client, app):
+    make_doctors(1)
+    search(patient_client)
+    # The key carries the minute the lead time starts at: a later request cannot share it.
+    lead = app.config["BOOKING_LEAD_TIME"]
+    app.config["BOOKING_LEAD_TIME"] = lead + timedelta(minutes=5)
+    try:
+        search(patient_client)
+    finally:
+        app.config["BOOKING_LEAD_TIME"] = lead
+    assert len(results_keys()) == 2
