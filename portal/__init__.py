@@ -91,33 +91,34 @@ def register_database(app: Flask) -> None:
 
 
 def register_redis(app: Flask) -> None:
-    """One Redis client for sessions, throttling and queues (None on the embedded default)."""
-    from portal.redis_client import make_redis
+    """One Redis client for sessions, throttling and queues (None on the embedded default).
 
-    app.extensions["redis"] = make_redis(app.config) if app.config.get("REDIS_URL") else None
+    With REDIS_SENTINELS it is a client of the Sentinels' current master (portal.redis_client).
+    """
+    from portal.redis_client import make_redis, redis_configured
+
+    app.extensions["redis"] = make_redis(app.config) if redis_configured(app.config) else None
 
 
 def register_cache(app: Flask) -> None:
-    """Flask-Caching: Redis with a key prefix (never FLUSHDB the queues), else in-process."""
+    """Flask-Caching: Redis with a key prefix (never FLUSHDB the queues), else in-process.
+
+    The cache's own Redis (CACHE_REDIS_URL) if there is one, else the app's Redis, Sentinel
+    included. Flask-Caching and the raw client (for the atomic operations Flask-Caching
+    lacks) share one client from make_redis, so they share its timeouts and its master.
+    """
     from portal.extensions import cache
     from portal.redis_client import make_redis
 
-    redis_url = app.config.get("CACHE_REDIS_URL") or app.config.get("REDIS_URL")
-    if redis_url:
-        cache_config = {
-            "CACHE_TYPE": "RedisCache",
-            "CACHE_REDIS_URL": redis_url,
-            "CACHE_OPTIONS": {
-                "socket_timeout": app.config["REDIS_SOCKET_TIMEOUT"],
-                "socket_connect_timeout": app.config["REDIS_SOCKET_TIMEOUT"],
-            },
-        }
+    if app.config.get("CACHE_REDIS_URL"):
+        cache_redis = make_redis(app.config, url=app.config["CACHE_REDIS_URL"])
+    else:
+        cache_redis = app.extensions["redis"]
+    app.extensions["cache_redis"] = cache_redis
+    if cache_redis is not None:
+        cache_config = {"CACHE_TYPE": "RedisCache", "CACHE_REDIS_HOST": cache_redis}
     else:
         cache_config = {"CACHE_TYPE": "SimpleCache"}
-    # A raw client on the cache's Redis, for the few atomic operations Flask-Caching lacks.
-    app.extensions["cache_redis"] = (
-        make_redis({**app.config, "REDIS_URL": redis_url}) if redis_url else None
-    )
     cache_config["CACHE_KEY_PREFIX"] = app.config["CACHE_KEY_PREFIX"]
     cache_config["CACHE_DEFAULT_TIMEOUT"] = app.config["CACHE_DEFAULT_TIMEOUT"]
     cache.init_app(app, config=cache_config)
@@ -144,7 +145,16 @@ def register_security(app: Flask) -> None:
     """CSRF on every form, and throttling (Redis-backed when Redis is configured)."""
     from portal.extensions import csrf, limiter
 
-    app.config.setdefault("RATELIMIT_STORAGE_URI", app.config.get("REDIS_URL") or "memory://")
+    if "RATELIMIT_STORAGE_URI" not in app.config:
+        redis = app.extensions["redis"]
+        if redis is None:
+            app.config["RATELIMIT_STORAGE_URI"] = "memory://"
+        else:
+            # The app's own client pool (Sentinel-aware, short timeouts), not a second client
+            # of limits' making: its "redis+sentinel://" storage would read counts from replicas
+            # and need the timeouts, database and passwords repeated in another form.
+            app.config["RATELIMIT_STORAGE_URI"] = "redis://"
+            app.config["RATELIMIT_STORAGE_OPTIONS"] = {"connection_pool": redis.connection_pool}
     app.config.setdefault("RATELIMIT_KEY_PREFIX", app.config["SESSION_KEY_PREFIX"] + "limits")
     csrf.init_app(app)
     limiter.init_app(app)

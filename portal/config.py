@@ -1,8 +1,9 @@
 """Configuration read from the environment, with embedded defaults.
 
 Nothing here touches the network or the disk: `create_app` turns these settings into
-connections. With no DATABASE_URL and no REDIS_URL the portal runs on the embedded default
-(a SQLite file under instance/, an in-process cache, jobs run inline, console providers).
+connections. With no DATABASE_URL and no REDIS_URL (nor REDIS_SENTINELS) the portal runs on
+the embedded default (a SQLite file under instance/, an in-process cache, jobs run inline,
+console providers).
 """
 
 import os
@@ -63,6 +64,13 @@ class Config:
 
     # Redis: sessions, cache, queues and throttling. None means the embedded default.
     REDIS_URL = os.environ.get("REDIS_URL") or None
+    # Redis under Sentinel (deploy/sentinel.conf): "host:port,host:port" of the Sentinels and
+    # the name they monitor the master under. When set, every client asks them for the
+    # master; REDIS_URL, if also given, only supplies the database number and the password.
+    REDIS_SENTINELS = os.environ.get("REDIS_SENTINELS") or None
+    REDIS_SENTINEL_SERVICE = os.environ.get("REDIS_SENTINEL_SERVICE") or "portal"
+    REDIS_SENTINEL_PASSWORD = os.environ.get("REDIS_SENTINEL_PASSWORD") or None
+    REDIS_DB = _env_int("REDIS_DB", 0)
     REDIS_SOCKET_TIMEOUT = float(os.environ.get("REDIS_SOCKET_TIMEOUT", "0.5"))
     CACHE_KEY_PREFIX = os.environ.get("CACHE_KEY_PREFIX", "portal:cache:")
     # The cache may live on its own Redis (one that may evict); defaults to REDIS_URL.
@@ -176,6 +184,7 @@ class TestConfig(Config):
     )
     REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
     DATABASE_REPLICA_URL = None  # a replica test starts its own (tests/ops/test_replica.py)
+    REDIS_SENTINELS = None  # the Sentinel test starts its own (tests/ops)
     CACHE_KEY_PREFIX = "portal-test:cache:"
     SESSION_KEY_PREFIX = "portal-test:session:"
     RQ_QUEUE = "portal-test"

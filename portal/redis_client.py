@@ -1,13 +1,118 @@
-"""The Redis client the portal shares for sessions, throttling and queues."""
+"""The Redis client the portal shares for sessions, throttling, queues and the cache.
+
+One factory decides how every part of the app reaches Redis: a plain `REDIS_URL`, or, when
+`REDIS_SENTINELS` is set, whichever server the Sentinels currently name as the master of
+`REDIS_SENTINEL_SERVICE`. A Sentinel-managed client asks the Sentinels again on every
+reconnect, so after a failover the next connection goes to the promoted replica with no
+restart of the app. redis-py includes the Sentinel client: no extra dependency.
+"""
+
+from collections.abc import Mapping
 
 from redis import Redis
+from redis.backoff import ConstantBackoff, NoBackoff
+from redis.connection import parse_url
+from redis.retry import Retry
+from redis.sentinel import Sentinel
+
+DEFAULT_SENTINEL_PORT = 26379
 
 
-def make_redis(config) -> Redis:
-    """A client with short timeouts, so an outage becomes a quick 503, not a hung worker."""
-    return Redis.from_url(
-        config["REDIS_URL"],
-        socket_timeout=config.get("REDIS_SOCKET_TIMEOUT", 0.5),
-        socket_connect_timeout=config.get("REDIS_SOCKET_TIMEOUT", 0.5),
-        health_check_interval=30,
-    )
+def redis_configured(config: Mapping) -> bool:
+    """True when the app has a Redis (a URL or Sentinels); False on the embedded default."""
+    return bool(config.get("REDIS_SENTINELS") or config.get("REDIS_URL"))
+
+
+def parse_sentinels(value: str) -> list[tuple[str, int]]:
+    """`host:port,host:port` (IPv6 as `[::1]:26379`; the port defaults to 26379)."""
+    sentinels = []
+    for item in (part.strip() for part in value.split(",")):
+        if not item:
+            continue
+        host, separator, port = item.rpartition(":")
+        if not separator or host.endswith(":"):  # no port, or a bare IPv6 address
+            host, port = item, str(DEFAULT_SENTINEL_PORT)
+        sentinels.append((host.strip("[]"), int(port)))
+    if not sentinels:
+        raise ValueError(f"REDIS_SENTINELS names no sentinel: {value!r}")
+    return sentinels
+
+
+def _timeouts(config: Mapping) -> dict:
+    timeout = config.get("REDIS_SOCKET_TIMEOUT", 0.5)
+    return {"socket_timeout": timeout, "socket_connect_timeout": timeout}
+
+
+def make_redis(config: Mapping, url: str | None = None) -> Redis:
+    """A client with short timeouts, so an outage becomes a quick 503, not a hung worker.
+
+    `url` names a Redis of its own (the cache's `CACHE_REDIS_URL`); without it the client
+    goes to the Sentinels' master when `REDIS_SENTINELS` is set, else to `REDIS_URL`.
+    """
+    # One quick retry, not redis-py's default three: it replaces a pooled connection that died
+    # (to a master that just failed over, say), and an outage then costs a call at most two
+    # socket timeouts before the 503.
+    options = {
+        **_timeouts(config),
+        "health_check_interval": 30,
+        "retry": Retry(ConstantBackoff(0.05), 1),
+    }
+    if url is None and config.get("REDIS_SENTINELS"):
+        return sentinel_master(config, **options)
+    return Redis.from_url(url or config["REDIS_URL"], **options)
+
+
+def sentinel_connection_settings(config: Mapping) -> dict:
+    """What to ask the Sentinels for, and how to talk to the master they name.
+
+    The database number and the master's password come from REDIS_URL when it is given (its
+    host and port are then ignored), else from REDIS_DB.
+    """
+    master: dict = {"db": config.get("REDIS_DB", 0)}
+    if config.get("REDIS_URL"):
+        from_url = parse_url(config["REDIS_URL"])
+        master = {key: from_url[key] for key in ("db", "username", "password") if key in from_url}
+        master.setdefault("db", 0)
+    # No retry per Sentinel (redis-py's default is ten): the next Sentinel in the list is the
+    # retry, and a Sentinel that is down must not hold every request for seconds.
+    sentinel_options = {**_timeouts(config), "retry": Retry(NoBackoff(), 0)}
+    if config.get("REDIS_SENTINEL_PASSWORD"):
+        sentinel_options["password"] = config["REDIS_SENTINEL_PASSWORD"]
+    return {
+        "sentinels": parse_sentinels(config["REDIS_SENTINELS"]),
+        "service": config.get("REDIS_SENTINEL_SERVICE") or "portal",
+        "master": master,
+        "sentinel_kwargs": sentinel_options,
+    }
+
+
+def sentinel_master(config: Mapping, **options) -> Redis:
+    """A client of the current master of the Sentinel service (asked again on reconnect)."""
+    settings = sentinel_connection_settings(config)
+    sentinel = Sentinel(settings["sentinels"], sentinel_kwargs=settings["sentinel_kwargs"])
+    return sentinel.master_for(settings["service"], **settings["master"], **options)
+
+
+def rq_settings(config: Mapping) -> dict:
+    """The connection part of an RQ settings module (`rq worker -c jobs.rq_settings`).
+
+    RQ raises the socket timeout of its own connection above its blocking dequeue.
+    """
+    if not config.get("REDIS_SENTINELS"):
+        return {"REDIS_URL": config.get("REDIS_URL")}
+    settings = sentinel_connection_settings(config)
+    master = settings["master"]
+    return {
+        "SENTINEL": {
+            "INSTANCES": settings["sentinels"],
+            "MASTER_NAME": settings["service"],
+            "DB": master["db"],
+            "USERNAME": master.get("username"),
+            "PASSWORD": master.get("password"),
+            "SOCKET_TIMEOUT": config.get("REDIS_SOCKET_TIMEOUT", 0.5),
+            "CONNECTION_KWARGS": {
+                "socket_connect_timeout": config.get("REDIS_SOCKET_TIMEOUT", 0.5)
+            },
+            "SENTINEL_KWARGS": settings["sentinel_kwargs"],
+        }
+    }

@@ -286,8 +286,14 @@ def _sms_limiter() -> tuple[MovingWindowRateLimiter, RateLimitItemPerSecond]:
     """One moving window per second shared by every worker (Redis), or per process."""
     cached = current_app.extensions.get("portal_sms_limiter")
     if cached is None:
-        url = current_app.config.get("REDIS_URL")
-        storage = RedisStorage(url, key_prefix="portal:sms-rate") if url else MemoryStorage()
+        redis = current_app.extensions["redis"]  # Sentinel-aware (portal.redis_client)
+        storage = (
+            RedisStorage(
+                "redis://", connection_pool=redis.connection_pool, key_prefix="portal:sms-rate"
+            )
+            if redis is not None
+            else MemoryStorage()
+        )
         item = RateLimitItemPerSecond(current_app.config["SMS_RATE_PER_SECOND"])
         cached = current_app.extensions["portal_sms_limiter"] = (
             MovingWindowRateLimiter(storage),
