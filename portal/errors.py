@@ -4,7 +4,7 @@ import logging
 
 from flask import Flask, jsonify, make_response, render_template, request
 from flask_wtf.csrf import CSRFError
-from redis.exceptions import RedisError
+from redis.exceptions import OutOfMemoryError, RedisError
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
@@ -37,6 +37,12 @@ MESSAGES = {
     500: "Something went wrong on our side. It has been logged.",
     503: "The service is briefly unavailable. Please try again in a minute.",
 }
+# Redis under noeviction refuses writes once full (OOM): sessions and throttling cannot be saved.
+STORE_FULL_MESSAGE = "The portal cannot save sign-ins just now. Please try again in a few minutes."
+# A write request whose session could not be saved after its view ran may already be done.
+MAYBE_DONE_HINT = " If you were booking or cancelling, check your visits first: it may be done."
+
+_SESSION_STORE_ERROR = "portal.session_store_error"
 
 
 def wants_json() -> bool:
@@ -86,8 +92,7 @@ def init_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(RedisError)
     def redis_down(exc: RedisError):
-        log.error("Redis unavailable: %s", exc)
-        return error_response(503)
+        return _redis_error_response(exc)
 
     @app.errorhandler(OperationalError)
     def database_down(exc: OperationalError):
@@ -99,11 +104,71 @@ def init_error_handlers(app: Flask) -> None:
     def server_error(exc: InternalServerError):
         # Errors raised while opening or saving the session arrive here wrapped.
         original = getattr(exc, "original_exception", None)
-        if isinstance(original, RedisError | OperationalError):
+        if isinstance(original, RedisError):  # saving the session, after the view ran
+            return _redis_error_response(original, after_view=True)
+        if isinstance(original, OperationalError):
             log.error("backing service unavailable: %s", original)
             _discard_failed_transaction()
             return error_response(503)
         return error_response(500)
+
+    guard_session_store(app)
+
+
+def _redis_error_response(exc: RedisError, after_view: bool = False):
+    """503 for any Redis failure, with a message that says what the user can do."""
+    _discard_failed_transaction()
+    if isinstance(exc, OutOfMemoryError):
+        log.error(
+            "Redis is full (maxmemory reached under noeviction) and refuses writes: %s; "
+            "raise maxmemory or free memory (deploy/redis.conf)",
+            exc,
+        )
+        message = STORE_FULL_MESSAGE
+    else:
+        log.error("Redis unavailable: %s", exc)
+        message = MESSAGES[503]
+    if after_view and request.method not in ("GET", "HEAD"):
+        message += MAYBE_DONE_HINT
+    return error_response(503, message)
+
+
+class SessionStoreGuard:
+    """The app's session interface, except that a session store that cannot be read gives a
+    null session and the error is raised again as the request starts.
+
+    Flask opens the session before any handler can answer; if that raised, the error page
+    itself would need the session (Flask-Login's current_user) and the signed-in user would
+    get a bare 500. With the null session, the ordinary RedisError handler answers the 503,
+    before any view runs (so nothing was done), and nothing is saved afterwards.
+    """
+
+    def __init__(self, inner):
+        self._inner = inner
+
+    def __getattr__(self, name):
+        return getattr(self._inner, name)
+
+    def open_session(self, app: Flask, request_):
+        try:
+            return self._inner.open_session(app, request_)
+        except RedisError as error:
+            request_.environ[_SESSION_STORE_ERROR] = error
+            return None  # Flask makes a null session
+
+
+def guard_session_store(app: Flask) -> None:
+    """Wrap the session interface (see SessionStoreGuard); static files and the health
+    endpoints, which never use the session, still answer."""
+    app.session_interface = SessionStoreGuard(app.session_interface)
+
+    def raise_session_store_error() -> None:
+        error = request.environ.get(_SESSION_STORE_ERROR)
+        if error is not None and request.endpoint != "static" and request.blueprint != "health":
+            raise error
+
+    # First of all before_request functions: throttling and the session timeouts come after.
+    app.before_request_funcs.setdefault(None, []).insert(0, raise_session_store_error)
 
 
 def _discard_failed_transaction() -> None:
