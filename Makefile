@@ -39,17 +39,18 @@ format: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-## Background processes (need REDIS_URL): `make worker` runs an RQ worker and the cron scheduler.
+## Background processes (need REDIS_URL or REDIS_SENTINELS): `make worker` runs an RQ worker and
+## the cron scheduler; both reach Redis as the app does (jobs/rq_settings.py).
 worker: $(VENV)/.installed
 	$(MAKE) -j2 rq-worker cron
 
 rq-worker: $(VENV)/.installed
 	$(VENV)/bin/rq worker --with-scheduler --worker-class jobs.app.AppWorker \
-		--url $${REDIS_URL:?set REDIS_URL} $${RQ_QUEUE:-default}
+		-c jobs.rq_settings $${RQ_QUEUE:-default}
 
 ## The periodic jobs (jobs/cron.py); RQ 3 reads cron strings in local time, so TZ=UTC.
 cron: $(VENV)/.installed
-	TZ=UTC $(VENV)/bin/rq cron jobs/cron.py --url $${REDIS_URL:?set REDIS_URL}
+	TZ=UTC $(VENV)/bin/rq cron jobs/cron.py -c jobs.rq_settings
 
 migrate: $(VENV)/.installed
 	$(FLASK) db upgrade

@@ -1,4 +1,4 @@
-"""The periodic jobs, for RQ's scheduler: `TZ=UTC rq cron jobs/cron.py --url $REDIS_URL`.
+"""The periodic jobs, for RQ's scheduler: `TZ=UTC rq cron jobs/cron.py -c jobs.rq_settings`.
 
 RQ 3 reads cron strings in the process's local time, hence TZ=UTC: these times are UTC.
 Each job can also be run by hand: `flask jobs reminders|video-rooms|notifications|warm-cache`.

@@ -18,11 +18,15 @@ from datetime import time as clock
 
 import pytest
 from redis import Redis
+from rq import Queue, SimpleWorker
+from rq.cli.helpers import get_redis_from_config
+from rq.job import Job
 
 from portal import create_app
 from portal.config import TestConfig
 from portal.extensions import db
 from portal.models import Appointment
+from portal.redis_client import rq_settings
 from tests.conftest import AuthActions, csrf_token_from
 from tests.factories import gen_clinic, gen_doctor, gen_patient, gen_schedule
 from tests.ops.redis_servers import RedisProcesses, free_port, wait_until
@@ -177,3 +181,12 @@ def test_a_sentinel_failover_keeps_the_session_and_answers_503_meanwhile(
     new_master = Redis(port=group["replica_port"], socket_timeout=2)
     assert new_master.info("replication")["role"] == "master"
     assert re.search(r"Booked", client.get("/patient/").get_data(as_text=True))
+
+    # The queue too: the web side enqueues through the app's client, and a worker connected
+    # the way `rq worker -c jobs.rq_settings` connects (RQ's own Sentinel client) runs it.
+    with portal.app_context():
+        job = portal.extensions["rq_queue"].enqueue(time.sleep, 0)
+    worker_redis = get_redis_from_config(rq_settings(portal.config))
+    queue = Queue(TestConfig.RQ_QUEUE, connection=worker_redis)
+    SimpleWorker([queue], connection=worker_redis).work(burst=True)
+    assert Job.fetch(job.id, connection=new_master).get_status() == "finished"
