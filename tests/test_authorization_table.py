@@ -133,6 +133,10 @@ TABLE: dict[tuple[str, str], Row] = {
     # Patients (issue 3): only their own visits and records.
     ("patients.home", "GET"): PATIENT_PAGE,
     ("patients.search", "GET"): PATIENT_PAGE,
+    # Any doctor's free times are for every patient to see.
+    ("patients.doctor", "GET"): Row(
+        (302, 302), (200, 200), (403, 403), (403, 403), missing_as="patient"
+    ),
     ("patients.book", "GET"): Row(302, 400, 403, 403),
     ("patients.book", "POST"): Row(302, 400, 403, 403),
     ("patients.cancel", "POST"): Row(

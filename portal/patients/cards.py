@@ -27,6 +27,9 @@ from portal.services.search import DoctorAvailability
 log = logging.getLogger(__name__)
 
 CARD_TTL = 3600
+# Part of every key: change it when the card or list templates change, so a deployment never
+# serves HTML rendered by the templates it replaced.
+MARKUP_VERSION = "2"
 RESULTS_TTL = 120  # a list's key changes every minute anyway
 
 
@@ -60,7 +63,15 @@ def results_key(
     minute = not_before.replace(second=0, microsecond=0)
     if minute < not_before:
         minute += timedelta(minutes=1)
-    parts = [block, scope, cursor or "", str(limit), minute.isoformat(), fingerprint]
+    parts = [
+        MARKUP_VERSION,
+        block,
+        scope,
+        cursor or "",
+        str(limit),
+        minute.isoformat(),
+        fingerprint,
+    ]
     for doctor in doctors:
         parts.extend(_doctor_fields(doctor))
     return "frag:results:" + hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
@@ -90,7 +101,7 @@ def keep_results(key: str | None, html: str) -> None:
 
 def card_key(result: DoctorAvailability) -> str:
     """The content address of one card."""
-    parts = _doctor_fields(result.doctor)
+    parts = [MARKUP_VERSION, *_doctor_fields(result.doctor)]
     for slots in result.days.values():
         parts.extend(f"{int(s.starts_at.timestamp())}-{int(s.ends_at.timestamp())}" for s in slots)
     return "frag:card:" + hashlib.sha256("\x1f".join(parts).encode()).hexdigest()

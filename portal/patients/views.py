@@ -27,6 +27,7 @@ from portal.services.history import upcoming_visits
 from portal.services.pagination import BadCursor, BadLimit, parse_limit
 from portal.services.search import (
     SearchError,
+    bookable_doctor,
     cities,
     earliest_bookable,
     matching_doctors,
@@ -146,6 +147,41 @@ def search():
     if is_partial():
         return respond(results)
     return render("patients/search.html", **context, results_html=results)
+
+
+DOCTOR_PAGE_DAYS = 7
+
+
+@bp.route("/doctors/<int:doctor_id>")
+@patient_required
+def doctor(doctor_id: int):
+    """One doctor's free times for a week (from date_from, default today), every slot of each
+    day: where a search card's "more times" leads."""
+    found = bookable_doctor(doctor_id)
+    if found is None:
+        abort(404)
+    today = utcnow().date()
+    error = None
+    try:
+        start = _parse_date("date_from") or today
+        if start > today + timedelta(days=365):
+            raise SearchError("date_from", "Look at most a year ahead.")
+    except SearchError as problem:
+        error, start = problem.message, today
+    start = max(start, today)
+    end = start + timedelta(days=DOCTOR_PAGE_DAYS - 1)
+    days = {} if error else free_slots([found], start, end, earliest_bookable(utcnow()))[found.id]
+    page = render(
+        "patients/doctor.html",
+        doctor=found,
+        days=days,
+        start=start,
+        end=end,
+        earlier=start - timedelta(days=DOCTOR_PAGE_DAYS) if start > today else None,
+        later=end + timedelta(days=1),
+        error=error,
+    )
+    return (page, 400) if error else page
 
 
 def _fresh_slots(doctor: Doctor, around: datetime) -> dict[date, list]:

@@ -148,6 +148,19 @@ def matching_doctors(criteria: SearchCriteria) -> list[Doctor]:
     return list(db.session.scalars(query))
 
 
+def bookable_doctor(doctor_id: int) -> Doctor | None:
+    """An active doctor (with their clinic) whose free times a patient may look at; else None."""
+    if not 0 < doctor_id <= 2**31 - 1:
+        return None
+    return db.session.scalar(
+        select(Doctor)
+        .join(Doctor.clinic)
+        .join(User, User.id == Doctor.user_id)
+        .options(contains_eager(Doctor.clinic))
+        .where(Doctor.id == doctor_id, User.active.is_(True))
+    )
+
+
 def earliest_bookable(now: datetime) -> datetime:
     """Slots start no earlier than now plus the booking lead time."""
     return now + current_app.config["BOOKING_LEAD_TIME"]

@@ -228,3 +228,29 @@ def test_a_patient_books_on_a_phone_sized_screen(page: Page, checkpoint):
     expect(visit).to_contain_text(f"{lisbon.first_day:%a %d %b %Y}, 09:00")
     assert page_is_no_wider_than_the_screen(page)
     checkpoint(page, "booked on a phone")
+
+
+def test_a_patient_opens_a_doctors_week_from_a_search_card_and_books_a_late_time(
+    page: Page, checkpoint
+):
+    lisbon = cardiologists_in_lisbon()
+    gen_patient(email="lia@example.com", full_name="Lia Matos")
+    sign_in(page, "lia@example.com", checkpoint)
+    page.goto("/patient/search")
+    search(page, "Cardiology", "Lisbon")
+    checkpoint(page, "search results with four times a day per card")
+    card = doctor_card(page, "Dr. Ana Ferreira")
+    first_day = f"{lisbon.first_day:%a %d %b}"
+    # A card shows four times a day; the other twelve are on the doctor's page.
+    more = card.get_by_role("link", name=f"12 more times on {first_day} with Dr. Ana Ferreira")
+    more.click()
+    expect(page.get_by_role("heading", name="Dr. Ana Ferreira")).to_be_visible()
+    checkpoint(page, "a doctor's free times for a week")
+    late = slot_buttons(page, f"Book {lisbon.first_day:%a %d %b %Y}, 16:30")
+    expect(late).to_have_count(1)
+    late.click()
+    expect(page.get_by_role("heading", name="Confirm your visit")).to_be_visible()
+    checkpoint(page, "confirming a time chosen on the doctor's page")
+    page.get_by_role("button", name="Confirm booking").click()
+    expect(page.get_by_text(BOOKED)).to_be_visible()
+    checkpoint(page, "booked a time from the doctor's page")
