@@ -1,8 +1,10 @@
 """Operator commands: `flask db top` lists the statements that cost the most time;
-`flask db heartbeat` keeps a read replica's lag measurable."""
+`flask db heartbeat` keeps a read replica's lag measurable; `flask db partition-appointments`
+and `flask db add-appointment-partitions` partition appointments by month (docs/scaling.md)."""
 
 import logging
 import time
+from datetime import date
 
 import click
 from flask.cli import with_appcontext
@@ -81,3 +83,69 @@ def db_heartbeat(every: float, count: int) -> None:
         beats += 1
         if not count or beats < count:
             time.sleep(every)
+
+
+def _postgres_only(command: str) -> None:
+    if db.engine.dialect.name != "postgresql":
+        raise click.ClickException(f"flask db {command} needs PostgreSQL.")
+
+
+@db_group.command("partition-appointments")
+@click.option("--months-ahead", default=12, show_default=True, type=click.IntRange(1, 120))
+@click.option("--sql", "print_sql", is_flag=True, help="Print the statements; change nothing.")
+@click.option("--yes", is_flag=True, help="Do it (the table is locked while rows are copied).")
+@with_appcontext
+def db_partition_appointments(months_ahead: int, print_sql: bool, yes: bool) -> None:
+    """Partition appointments by month (portal/partitioning.py; not done by `db upgrade`)."""
+    from portal.partitioning import conversion_sql, data_months, is_partitioned
+
+    _postgres_only("partition-appointments")
+    with db.engine.connect() as conn:
+        if is_partitioned(conn):
+            raise click.ClickException("appointments is partitioned already.")
+        first, last = data_months(conn, months_ahead, date.today())
+    statements = conversion_sql(first, last)
+    if print_sql:
+        click.echo("BEGIN;")
+        for statement in statements:
+            click.echo(statement.strip() + ";")
+        click.echo("COMMIT;")
+        return
+    if not yes:
+        raise click.ClickException("This locks appointments while it copies them: add --yes.")
+    started = time.monotonic()
+    with db.engine.begin() as conn:
+        for statement in statements:
+            conn.execute(text(statement))
+    click.echo(
+        f"appointments: monthly partitions {first:%Y-%m} to {last:%Y-%m} "
+        f"in {time.monotonic() - started:.1f} s; run `flask db add-appointment-partitions` monthly."
+    )
+
+
+@db_group.command("add-appointment-partitions")
+@click.option("--months-ahead", default=12, show_default=True, type=click.IntRange(1, 120))
+@with_appcontext
+def db_add_appointment_partitions(months_ahead: int) -> None:
+    """Make the monthly partitions of appointments up to N months ahead (run it monthly)."""
+    from portal.partitioning import (
+        add_months,
+        is_partitioned,
+        missing_partitions,
+        month_start,
+        partition_ddl,
+    )
+
+    _postgres_only("add-appointment-partitions")
+    today = date.today()
+    with db.engine.begin() as conn:
+        if not is_partitioned(conn):
+            raise click.ClickException("appointments is not partitioned.")
+        made = missing_partitions(conn, add_months(month_start(today), months_ahead), today)
+        for month in made:
+            for statement in partition_ddl(month):
+                conn.execute(text(statement))
+    click.echo(
+        f"{len(made)} partition(s) made"
+        + (f": {made[0]:%Y-%m} to {made[-1]:%Y-%m}" if made else ".")
+    )
