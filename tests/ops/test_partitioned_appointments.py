@@ -218,12 +218,6 @@ def test_a_deep_page_is_an_index_walk_and_reads_no_older_month_than_it_shows(par
     assert_reading_stops_at_the_page(page, scans)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="history.py bounds the keyset by a row comparison only, which PostgreSQL does not "
-    "prune by; adding `Appointment.starts_at <= after[0]` beside it prunes the newer months "
-    "(docs/scaling.md). Remove this mark when that line is in.",
-)
 def test_a_deep_page_prunes_the_months_newer_than_its_cursor(partitioned_ctx):
     heavy, _ = partitioned_ctx
     cursor = appointment_history(heavy, limit=100).next_cursor
