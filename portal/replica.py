@@ -119,6 +119,7 @@ class ReplicaHealth:
         try:
             with self.engine.connect() as conn:
                 lag = float(conn.execute(LAG_SQL).scalar_one())
+                conn.commit()  # not a rollback: psycopg would drop the connection's prepared statements
         except SQLAlchemyError as error:
             self.mark_down(error)
             return

@@ -414,3 +414,26 @@ def test_the_heartbeat_commits_a_transaction_each_beat(app, runner):
         event.remove(engine, "commit", committed)
     assert result.exit_code == 0, result.output
     assert beats == [HEARTBEAT_SQL.text, "COMMIT"] * 3
+
+
+def test_a_block_of_reads_can_be_sent_to_the_replica_or_kept_on_the_primary(replication, served):
+    """replica_reads() and primary_reads(), for call sites outside the endpoint registry."""
+    from portal.replica import primary_reads, replica_reads, replica_safe_timeout
+    from portal.services.history import appointment_history
+
+    def history():
+        page = appointment_history(replication.patient_id)
+        db.session.commit()  # pg_stat_statements counts a statement when its portal closes
+        return page
+
+    with served.app_context():
+        assert replica_safe_timeout(3600) == 3600
+        with replica_reads() as routed:
+            assert routed
+            assert replica_safe_timeout(3600) == 1  # REPLICA_MAX_LAG_SECONDS + a check
+            where, page = served_by(replication, history)
+            assert where == "replica" and len(page.items) >= 2
+            with primary_reads():
+                assert served_by(replication, history)[0] == "primary"
+            assert served_by(replication, history)[0] == "replica"
+        assert served_by(replication, history)[0] == "primary"
