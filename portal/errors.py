@@ -2,7 +2,7 @@
 
 import logging
 
-from flask import Flask, jsonify, make_response, render_template, request
+from flask import Flask, jsonify, make_response, render_template, request, session
 from flask_wtf.csrf import CSRFError
 from redis.exceptions import OutOfMemoryError, RedisError
 from sqlalchemy.exc import OperationalError
@@ -105,6 +105,7 @@ def init_error_handlers(app: Flask) -> None:
         # Errors raised while opening or saving the session arrive here wrapped.
         original = getattr(exc, "original_exception", None)
         if isinstance(original, RedisError):  # saving the session, after the view ran
+            session.modified = False  # so Flask does not try (and fail, and log) once more
             return _redis_error_response(original, after_view=True)
         if isinstance(original, OperationalError):
             log.error("backing service unavailable: %s", original)

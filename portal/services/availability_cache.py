@@ -9,7 +9,11 @@ never served.
 
 Entries hold the day's free slots before the "not in the past, not inside the lead time"
 filter, which is applied on every read. Redis down or slow: the cache steps aside, reads go to
-the database, and the outage is logged once, not per request.
+the database, and the outage is logged once, not per request. Redis full (maxmemory under
+noeviction, when the cache shares the session Redis instead of an evicting one of its own):
+reads would still answer but invalidations are refused, so the cache steps aside the same way
+(logged once, tried again every FULL_RETRY_SECONDS), and a refused day invalidation deletes
+that day's entry instead (DEL frees memory and is allowed on a full Redis).
 """
 
 import logging
@@ -19,7 +23,7 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from flask import current_app
-from redis.exceptions import RedisError
+from redis.exceptions import OutOfMemoryError, RedisError
 
 from portal.extensions import cache
 from portal.services.slots import Slot
@@ -28,7 +32,9 @@ log = logging.getLogger(__name__)
 
 ENTRY_TTL = 2 * 24 * 3600  # entries are cheap to rebuild; versions live longer
 VERSION_TTL = 120 * 24 * 3600
+FULL_RETRY_SECONDS = 30
 _outage = {"since": None}
+_full = {"since": None, "retry_at": 0.0}
 
 
 def _generation_key(doctor_id: int) -> str:
@@ -50,6 +56,9 @@ def _healthy() -> None:
 
 
 def _failed(error: Exception) -> None:
+    if isinstance(error, OutOfMemoryError):
+        _refused(error)
+        return
     if _outage["since"] is None:
         _outage["since"] = time.monotonic()
         log.error("availability cache unavailable, reading from the database: %s", error)
@@ -60,7 +69,30 @@ def cache_is_down() -> bool:
     return _outage["since"] is not None
 
 
-def _bump(key: str) -> None:
+def _refused(error: OutOfMemoryError) -> None:
+    if _full["since"] is None:
+        _full["since"] = time.monotonic()
+        log.error(
+            "availability cache is full and refuses writes, reading from the database: %s", error
+        )
+    _full["retry_at"] = time.monotonic() + FULL_RETRY_SECONDS
+
+
+def _accepted() -> None:
+    if _full["since"] is not None:
+        log.warning(
+            "availability cache takes writes again after %.0f s", time.monotonic() - _full["since"]
+        )
+        _full["since"] = None
+
+
+def cache_is_full() -> bool:
+    """True while the cache steps aside because its Redis refused a write (OOM)."""
+    return _full["since"] is not None and time.monotonic() < _full["retry_at"]
+
+
+def _bump(key: str) -> Exception | None:
+    """INCR one version; the error if that failed."""
     try:
         redis = current_app.extensions["cache_redis"]
         if redis is None:  # the in-process cache of the embedded default: one process, no race
@@ -69,15 +101,30 @@ def _bump(key: str) -> None:
             full_key = current_app.config["CACHE_KEY_PREFIX"] + key
             redis.pipeline().incr(full_key).expire(full_key, VERSION_TTL).execute()
         _healthy()
+        _accepted()
+        return None
     except (RedisError, OSError) as error:
         # The entries under the old version may outlive the outage for at most ENTRY_TTL; a
         # stale slot can be shown, never booked (the database decides).
         _failed(error)
+        return error
+
+
+def _drop_entry(doctor_id: int, day: date) -> None:
+    """Delete the day's current entry, where its version could not be bumped (Redis full)."""
+    try:
+        generation, version = cache.get_many(
+            _generation_key(doctor_id), _day_version_key(doctor_id, day)
+        )
+        cache.delete(_entry_key(doctor_id, day, int(generation or 0), int(version or 0)))
+    except (RedisError, OSError) as error:
+        log.debug("could not drop the entry of doctor %s on %s: %s", doctor_id, day, error)
 
 
 def invalidate_day(doctor_id: int, day: date) -> None:
     """A booking, cancellation or status change on this doctor's local day."""
-    _bump(_day_version_key(doctor_id, day))
+    if isinstance(_bump(_day_version_key(doctor_id, day)), OutOfMemoryError):
+        _drop_entry(doctor_id, day)
 
 
 def invalidate_doctor(doctor_id: int) -> None:
@@ -116,9 +163,10 @@ class CachedDays:
     def __init__(self, doctor_ids: list[int], days: list[date]):
         self.hits: dict[tuple[int, date], list[Slot]] = {}
         self.keys: dict[tuple[int, date], str] = {}
-        self.available = True
+        self.available = not cache_is_full()  # its entries may miss refused invalidations
         self._loaded = False
-        self._guarded(self._read_versions, doctor_ids, days)
+        if self.available:
+            self._guarded(self._read_versions, doctor_ids, days)
 
     def _guarded(self, read, *args) -> None:
         try:
@@ -179,5 +227,6 @@ class CachedDays:
                 timeout=ENTRY_TTL,
             )
             _healthy()
+            _accepted()
         except (RedisError, OSError) as error:
             _failed(error)

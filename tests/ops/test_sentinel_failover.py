@@ -83,7 +83,7 @@ def sentinel_group(tmp_path):
 
 def app_under_sentinel(sentinels: str):
     class UnderSentinel(TestConfig):
-        TESTING = False  # the error handlers answer, as in production
+        PROPAGATE_EXCEPTIONS = False  # the error handlers answer, as in production
         REDIS_URL = None
         REDIS_SENTINELS = sentinels
         REDIS_SENTINEL_SERVICE = SERVICE
