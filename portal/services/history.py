@@ -177,13 +177,16 @@ _VISIT_COLUMNS = (
 )
 
 
+# Built once: statements are immutable, and each page only adds its conditions.
+_VISITS = (
+    select(*_VISIT_COLUMNS)
+    .join(Doctor, Doctor.id == Appointment.doctor_id)
+    .join(Clinic, Clinic.id == Doctor.clinic_id)
+)
+
+
 def _with_doctor_and_clinic(patient_id: int) -> Select:
-    return (
-        select(*_VISIT_COLUMNS)
-        .join(Doctor, Doctor.id == Appointment.doctor_id)
-        .join(Clinic, Clinic.id == Doctor.clinic_id)
-        .where(Appointment.patient_id == patient_id)
-    )
+    return _VISITS.where(Appointment.patient_id == patient_id)
 
 
 def _visits(query: Select) -> list[Visit]:
