@@ -12,12 +12,22 @@ from portal.api.schemas import (
 )
 from portal.api.security import bearer_required
 from portal.api.serializers import clinic_out, search_result_out
-from portal.api.spec import BEARER, answers, api_spec
+from portal.api.spec import BEARER, ModelJSON, answers, api_spec
 from portal.models import utcnow
+from portal.services.availability import cached_days
 from portal.services.directory import clinics_page
-from portal.services.search import search_availability, specializations, validate_criteria
+from portal.services.search import (
+    earliest_bookable,
+    matching_doctors,
+    search_availability,
+    specializations,
+    validate_criteria,
+)
+from portal.services.search_results import cached_results, keep_results, results_key
 
 TAGS = ["search"]
+# Part of the key of a cached search page: bump it when SearchOut's JSON changes shape.
+SEARCH_JSON_VERSION = "1"
 
 
 @bp.get("/specializations")
@@ -48,7 +58,7 @@ def search():
     """Doctors of a specialization in a city or clinic with their free slots, soonest first.
 
     At most 14 days at a time; a page of doctors (limit, default 20) with every free slot of
-    each in the range.
+    each in the range. Pages are cached by exactly what they are made of (search_results.py).
     """
     query: SearchQuery = request.context.query
     now = utcnow()
@@ -60,7 +70,30 @@ def search():
         city=query.city,
         clinic_id=query.clinic_id,
     )
-    page = search_availability(criteria, limit=query.limit, cursor=query.cursor, now=now)
-    return SearchOut(
-        items=[search_result_out(result) for result in page.items], next_cursor=page.next_cursor
+    doctors = matching_doctors(criteria)
+    cached = cached_days(doctors, criteria.date_from, criteria.date_to)
+    key = results_key(
+        f"api:search:{SEARCH_JSON_VERSION}",
+        criteria.scope,
+        query.cursor,
+        query.limit,
+        doctors,
+        cached.fingerprint if cached is not None else None,
+        earliest_bookable(now),
     )
+    body = cached_results(key)
+    if body is None:
+        page = search_availability(
+            criteria,
+            limit=query.limit,
+            cursor=query.cursor,
+            now=now,
+            doctors=doctors,
+            cached=cached,
+        )
+        out = SearchOut(
+            items=[search_result_out(result) for result in page.items], next_cursor=page.next_cursor
+        )
+        body = out.model_dump_json()
+        keep_results(key, body)
+    return ModelJSON(body)

@@ -8,9 +8,11 @@ under /api/<path>/ and add documentation pages that load scripts from a CDN).
 
 import copy
 
+from flask import Response as FlaskResponse
 from flask import current_app, request
 from pydantic import ValidationError
 from spectree import Response, SecurityScheme, SecuritySchemeData, SpecTree
+from spectree.plugins.flask_plugin import FlaskPlugin
 
 from portal.api.errors import ApiError, validation_fields
 from portal.api.schemas import MAX_BIGINT_ID, MAX_ID, ErrorOut
@@ -59,8 +61,25 @@ def _expects_json_body() -> bool:
     return bool(metadata and metadata.json)
 
 
+class ModelJSON(FlaskResponse):
+    """A JSON response already made from the endpoint's own response model (a page kept in the
+    cache as the JSON a model gave): validating it again would parse every byte back."""
+
+    default_mimetype = "application/json"
+
+
+class _Plugin(FlaskPlugin):
+    """spectree's Flask plugin, letting ModelJSON through as it is."""
+
+    def validate_response(self, resp, resp_model, skip_validation, force_resp_serialize):
+        if isinstance(resp, ModelJSON):
+            return resp, None
+        return super().validate_response(resp, resp_model, skip_validation, force_resp_serialize)
+
+
 api_spec = SpecTree(
     "flask",
+    backend=_Plugin,
     mode="strict",
     title="Medical appointment portal API",
     description=(

@@ -11,7 +11,7 @@ from portal.auth.access import patient_required
 from portal.extensions import db
 from portal.htmx import is_partial, render, respond
 from portal.models import Appointment, Doctor, utcnow
-from portal.patients.cards import cached_results, keep_results, render_cards, results_key
+from portal.patients.cards import MARKUP_VERSION, render_cards
 from portal.patients.forms import BookingForm, CancelForm, RescheduleForm
 from portal.services.authz import NotAllowed
 from portal.services.availability import cached_days, free_slots
@@ -36,6 +36,7 @@ from portal.services.search import (
     specializations,
     validate_criteria,
 )
+from portal.services.search_results import cached_results, keep_results, results_key
 
 bp = Blueprint("patients", __name__, url_prefix="/patient")
 
@@ -111,7 +112,7 @@ def search():
         doctors = matching_doctors(criteria)
         cached = cached_days(doctors, criteria.date_from, criteria.date_to)
         key = results_key(
-            block,
+            f"portal:{block}:{MARKUP_VERSION}",
             criteria.scope,
             cursor,
             limit,
@@ -120,7 +121,10 @@ def search():
             earliest_bookable(now),
         )
         results = cached_results(key)
-        if results is None:
+        if results is not None:
+            # Rendered by our autoescaping template; its user text is escaped.
+            results = Markup(results)  # noqa: S704
+        else:
             page = search_availability(
                 criteria, limit=limit, cursor=cursor, now=now, doctors=doctors, cached=cached
             )

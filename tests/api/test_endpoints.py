@@ -2,8 +2,10 @@
 
 from datetime import date, datetime, timedelta
 
+from redis import Redis
 from sqlalchemy import func, select
 
+from portal.config import TestConfig
 from portal.extensions import db
 from portal.models import Appointment, AuditLog, User, utcnow
 from portal.services.audit import READ
@@ -95,6 +97,30 @@ def test_search_pages_over_doctors_with_a_cursor(api, app, world):
     )
     assert [len(page) for page in pages] == [2, 1]
     assert len({result["doctor"]["id"] for page in pages for result in page}) == 3
+
+
+def test_a_repeated_search_comes_from_the_cache_until_a_booking_changes_it(api, world):
+    start = utcnow().date() + timedelta(days=1)
+    query = {
+        "specialization": "Cardiology",
+        "city": "New York",
+        "date_from": start.isoformat(),
+        "date_to": start.isoformat(),
+    }
+    patient = world.user("patient")
+    first = api.get("/api/appointments/search", user=patient, query_string=query)
+    again = api.get("/api/appointments/search", user=patient, query_string=query)
+    assert again.get_data() == first.get_data()
+    assert Redis.from_url(TestConfig.REDIS_URL).keys(TestConfig.CACHE_KEY_PREFIX + "frag:results:*")
+    [slot, *rest] = first.get_json()["items"][0]["slots"]
+    booked = api.post(
+        "/api/appointments",
+        user=patient,
+        json={"doctor_id": world.doctor_a.id, "starts_at": slot["starts_at"], "kind": "in_person"},
+    )
+    assert booked.status_code == 201
+    after = api.get("/api/appointments/search", user=patient, query_string=query).get_json()
+    assert after["items"][0]["slots"] == rest
 
 
 # Booking and cancelling.

@@ -1,0 +1,80 @@
+"""Whole search result lists, cached by exactly what they are made of.
+
+A list (a page of the portal's results, the cards an infinite-scroll request adds, or the JSON
+of an API search page) is keyed by everything it is made of: what renders it (`kind`, with a
+version of the markup), the search and its cursor and limit, every matching doctor's displayed
+fields, the versioned cache key of every (doctor, day) of the search — a booking, a
+cancellation, a rule or time off changes one of those versions — and the minute that the lead
+time starts at (slots start on whole minutes, so the slots shown change only when that minute
+does). A stale list cannot be served; time-to-live only reclaims memory. A list holds nothing
+of the user's, so it is shared by every patient.
+"""
+
+import hashlib
+import logging
+from datetime import datetime, timedelta
+
+from redis.exceptions import RedisError
+
+from portal.extensions import cache
+
+log = logging.getLogger(__name__)
+
+RESULTS_TTL = 120  # a list's key changes every minute anyway
+
+
+def doctor_fields(doctor) -> list[str]:
+    """What a result shows of a doctor and their clinic."""
+    clinic = doctor.clinic
+    return [
+        str(doctor.id),
+        doctor.full_name,
+        doctor.specialization,
+        str(doctor.consultation_fee),
+        clinic.name,
+        clinic.city,
+        clinic.timezone,
+    ]
+
+
+def results_key(
+    kind: str,
+    scope: str,
+    cursor: str | None,
+    limit: int,
+    doctors: list,
+    fingerprint: str | None,
+    not_before: datetime,
+) -> str | None:
+    """The content address of one result list; None when the cache cannot vouch for the slots
+    (availability cache off or unavailable)."""
+    if fingerprint is None:
+        return None
+    # Slots start on whole minutes: "at or after not_before" is "at or after its next minute".
+    minute = not_before.replace(second=0, microsecond=0)
+    if minute < not_before:
+        minute += timedelta(minutes=1)
+    parts = [kind, scope, cursor or "", str(limit), minute.isoformat(), fingerprint]
+    for doctor in doctors:
+        parts.extend(doctor_fields(doctor))
+    return "frag:results:" + hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+
+
+def cached_results(key: str | None):
+    """A list kept under this key, if the cache has it."""
+    if key is None:
+        return None
+    try:
+        return cache.get(key)
+    except (RedisError, OSError):
+        return None
+
+
+def keep_results(key: str | None, value) -> None:
+    """Keep a list under its content address."""
+    if key is None:
+        return
+    try:
+        cache.set(key, value, timeout=RESULTS_TTL)
+    except (RedisError, OSError) as error:
+        log.debug("results cache unavailable: %s", error)
