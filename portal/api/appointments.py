@@ -19,7 +19,7 @@ from portal.services.booking import (
     book_appointment,
     cancel_appointment,
 )
-from portal.services.video_rooms import video_access_token
+from portal.services.video_rooms import appointment_with_room, video_access_token
 
 TAGS = ["appointments"]
 # Far outside any doctor's calendar, and beyond what date arithmetic in UTC survives.
@@ -83,7 +83,10 @@ def cancel(appointment_id: int):
 )
 def video_token(appointment_id: int):
     """Join a video visit: a token for its room, made ahead; 409 room_not_ready until then."""
-    appointment = _appointment_or_404(appointment_id)
+    found = appointment_with_room(appointment_id) if appointment_id <= MAX_BIGINT_ID else None
+    if found is None:
+        raise not_found("appointment")
+    appointment, room = found
     user = api_user()
     require(can_join_video(user, appointment))
-    return VideoTokenOut(**video_access_token(appointment, user))
+    return VideoTokenOut(**video_access_token(appointment, user, room))

@@ -195,14 +195,31 @@ def fall_back_to_phone(appointment: Appointment, room: VideoRoom) -> None:
     )
 
 
-def video_access_token(appointment: Appointment, user: User) -> dict:
+def appointment_with_room(appointment_id: int) -> tuple[Appointment, VideoRoom | None] | None:
+    """A visit and its room (None before the job made it), in one query; None if no visit."""
+    row = db.session.execute(
+        select(Appointment, VideoRoom)
+        .outerjoin(VideoRoom, VideoRoom.appointment_id == Appointment.id)
+        .where(Appointment.id == appointment_id)
+    ).first()
+    return (row[0], row[1]) if row is not None else None
+
+
+_UNREAD = object()
+
+
+def video_access_token(appointment: Appointment, user: User, room=_UNREAD) -> dict:
     """Sign a token for the visit's pre-made room: no network call. RoomNotReady otherwise.
 
-    The caller has already checked that `user` is the visit's patient or doctor.
+    The caller has already checked that `user` is the visit's patient or doctor. `room` is the
+    visit's room when the caller read it along (appointment_with_room), None if it has none.
     """
     if appointment.kind != "video":
         raise RoomNotReady("This visit is not a video visit.")
-    room = db.session.scalar(select(VideoRoom).where(VideoRoom.appointment_id == appointment.id))
+    if room is _UNREAD:
+        room = db.session.scalar(
+            select(VideoRoom).where(VideoRoom.appointment_id == appointment.id)
+        )
     if room is None or room.status == "pending":
         lead = current_app.config["VIDEO_ROOM_LEAD_MINUTES"]
         raise RoomNotReady(f"The video room opens about {lead} minutes before the visit.")

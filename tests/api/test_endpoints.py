@@ -202,6 +202,19 @@ def test_the_video_token_is_signed_for_the_pre_made_room(api, world):
         assert body["token"].count(".") == 2 and body["expires_in"] > 0
 
 
+def test_a_video_token_costs_two_reads_the_user_and_the_visit_with_its_room(api, app, world):
+    from tests.patients.test_search_and_booking_pages import count_statements
+
+    path = f"/api/appointments/{world.visit_p.id}/video-token"
+    token = api.token_for(world.user("patient"))
+    response, statements = count_statements(app, lambda: api.post(path, token=token))
+    assert response.status_code == 200
+    selects = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+    assert len(selects) == 2, [s[:90] for s in selects]
+    assert "video_rooms" in selects[1] and "appointments" in selects[1]
+    assert all(s.lstrip().upper().startswith(("SELECT", "BEGIN", "COMMIT")) for s in statements)
+
+
 def test_no_video_token_until_the_room_is_ready(api, app, world):
     with app.app_context():
         waiting = gen_appointment(world.patient_p, world.doctor_a, in_days(5), kind="video")
