@@ -161,7 +161,7 @@ class CachedDays:
     """
 
     def __init__(self, doctor_ids: list[int], days: list[date]):
-        self.hits: dict[tuple[int, date], list[Slot]] = {}
+        self._hits: dict[tuple[int, date], list[Slot]] = {}
         self.keys: dict[tuple[int, date], str] = {}
         self.available = not cache_is_full()  # its entries may miss refused invalidations
         self._loaded = False
@@ -175,7 +175,7 @@ class CachedDays:
         except (RedisError, OSError) as error:
             _failed(error)
             self.available = False
-            self.hits.clear()
+            self._hits.clear()
             self.keys.clear()
 
     def _read_versions(self, doctor_ids: list[int], days: list[date]) -> None:
@@ -198,6 +198,12 @@ class CachedDays:
         None while the cache is unavailable."""
         return "\n".join(self.keys.values()) if self.available else None
 
+    @property
+    def hits(self) -> dict[tuple[int, date], list[Slot]]:
+        """The days the cache has, read on first use."""
+        self.load()
+        return self._hits
+
     def load(self) -> "CachedDays":
         """Read the entries themselves (once)."""
         if self.available and not self._loaded:
@@ -210,12 +216,12 @@ class CachedDays:
         entries = cache.get_many(*(self.keys[p] for p in pairs)) if pairs else []
         for pair, entry in zip(pairs, entries, strict=True):
             if entry is not None:
-                self.hits[pair] = _decode(entry)
+                self._hits[pair] = _decode(entry)
 
     def misses(self) -> list[tuple[int, date]]:
         """The (doctor, day) pairs the database must compute."""
         self.load()
-        return [pair for pair in self.keys if pair not in self.hits] if self.available else []
+        return [pair for pair in self.keys if pair not in self._hits] if self.available else []
 
     def store(self, computed: dict[tuple[int, date], list[Slot]]) -> None:
         """Keep freshly computed days under the versions read before the database."""
