@@ -20,10 +20,11 @@ What goes where (docs/scaling.md says why):
 - `with replica_reads():` routes one block of reads the same way (for a service or a job);
   `with primary_reads():` keeps a block of a routed request on the primary.
 
-Reads that fill a shared cache stay on the primary (CACHE_FILLING_ENDPOINTS): the availability
-cache reads its version keys before the database, so a lagging replica's answer would be stored
-under the new version and shown long after the booking that changed it. `replica_safe_timeout`
-is the helper that makes such a store safe; once the caches use it, those endpoints can join.
+Reads that fill a shared cache (CACHE_FILLING_ENDPOINTS) need one more care: the availability
+cache reads its version keys before the database, so a lagging replica's answer could be stored
+under the new version. Every store of those caches asks `replica_safe_timeout`, which keeps an
+entry filled from the replica only about as long as the replica may lag: a slot just taken can
+show for a few seconds at most, and booking it still gets the 409 (the database decides).
 """
 
 import hashlib
@@ -56,8 +57,11 @@ READ_ENDPOINTS = frozenset(
         "api.list_clinics",  # GET /api/clinics
     }
 )
-# Lag-tolerant too, but their reads fill a shared cache (see the module docstring).
-CACHE_FILLING_ENDPOINTS = frozenset({"patients.search", "api.search", "api.list_specializations"})
+# Lag-tolerant too; their reads fill shared caches, stored briefly (replica_safe_timeout).
+CACHE_FILLING_ENDPOINTS = frozenset(
+    {"patients.search", "patients.doctor", "api.search", "api.list_specializations"}
+)
+READ_ENDPOINTS = READ_ENDPOINTS | CACHE_FILLING_ENDPOINTS
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 ROUTE_KEY = "portal.replica.engine"  # session.info: the engine SELECTs go to, if any

@@ -26,6 +26,7 @@ from flask import current_app
 from redis.exceptions import OutOfMemoryError, RedisError
 
 from portal.extensions import cache
+from portal.replica import replica_safe_timeout
 from portal.services.slots import Slot
 
 log = logging.getLogger(__name__)
@@ -230,7 +231,7 @@ class CachedDays:
         try:
             cache.set_many(
                 {self.keys[pair]: _encode(slots) for pair, slots in computed.items()},
-                timeout=ENTRY_TTL,
+                timeout=replica_safe_timeout(ENTRY_TTL),
             )
             _healthy()
             _accepted()

@@ -16,6 +16,7 @@ from sqlalchemy.orm import contains_eager
 
 from portal.extensions import cache, db
 from portal.models import Clinic, Doctor, User
+from portal.replica import replica_safe_timeout
 from portal.services.availability import Slot, free_slots
 from portal.services.availability_cache import CachedDays
 from portal.services.pagination import BadCursor, Page, decode_cursor, page_from_rows
@@ -76,7 +77,7 @@ def _catalogue(key: str, query) -> list[str]:
     if values is None:
         values = list(db.session.scalars(query))
         with suppress(RedisError, OSError):
-            cache.set(key, values, timeout=CATALOGUE_TTL)
+            cache.set(key, values, timeout=replica_safe_timeout(CATALOGUE_TTL))
     return values
 
 

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from redis.exceptions import RedisError
 
 from portal.extensions import cache
+from portal.replica import replica_safe_timeout
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +76,6 @@ def keep_results(key: str | None, value) -> None:
     if key is None:
         return
     try:
-        cache.set(key, value, timeout=RESULTS_TTL)
+        cache.set(key, value, timeout=replica_safe_timeout(RESULTS_TTL))
     except (RedisError, OSError) as error:
         log.debug("results cache unavailable: %s", error)

@@ -50,7 +50,8 @@ def test_a_repeated_search_is_served_from_the_results_cache(patient_client):
     first = search(patient_client).get_data(as_text=True)
     assert len(results_keys()) == 1
     second = search(patient_client).get_data(as_text=True)
-    assert second == first
+    # The page around the list carries a fresh form token; the list is the same.
+    assert second.split('id="results"')[1] == first.split('id="results"')[1]
     assert len(results_keys()) == 1  # the same list, the same key: nothing rendered again
 
 
