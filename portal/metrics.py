@@ -1,5 +1,5 @@
 """Prometheus metrics at /metrics: request latency per endpoint, booking conflicts, queue
-lengths, notifications sent and failed.
+lengths, notifications sent and failed, and the search cache's hits and misses.
 
 prometheus-flask-exporter times every request by endpoint. Under gunicorn with several
 workers set PROMETHEUS_MULTIPROC_DIR (deploy/gunicorn.conf.py does) so /metrics adds up all
@@ -22,6 +22,21 @@ NOTIFICATIONS = Counter(
     "Outbox rows settled by the jobs, by outcome (sent, failed).",
     ["outcome"],
 )
+
+SEARCH_CACHE = Counter(
+    "portal_search_cache_total",
+    "Search reads of the cache by layer (list: a whole result list; day: one doctor's free "
+    "slots of one day) and result (hit, miss).",
+    ["layer", "result"],
+)
+
+
+def count_search_cache(layer: str, hits: int, misses: int) -> None:
+    """Add a lookup's hits and misses to SEARCH_CACHE."""
+    if hits:
+        SEARCH_CACHE.labels(layer, "hit").inc(hits)
+    if misses:
+        SEARCH_CACHE.labels(layer, "miss").inc(misses)
 
 
 class QueueCollector:
@@ -74,7 +89,7 @@ def init_metrics(app: Flask) -> None:
         exporter = PrometheusMetrics
     metrics = exporter(app, registry=registry, group_by="endpoint", defaults_prefix="portal")
     if registry is not REGISTRY:
-        for collector in (BOOKING_CONFLICTS, NOTIFICATIONS):
+        for collector in (BOOKING_CONFLICTS, NOTIFICATIONS, SEARCH_CACHE):
             registry.register(collector)
     registry.register(QueueCollector(app))
     app.extensions["metrics"] = metrics

@@ -26,6 +26,7 @@ from flask import current_app
 from redis.exceptions import OutOfMemoryError, RedisError
 
 from portal.extensions import cache
+from portal.metrics import count_search_cache
 from portal.replica import replica_safe_timeout
 from portal.services.slots import Slot
 
@@ -218,6 +219,7 @@ class CachedDays:
         for pair, entry in zip(pairs, entries, strict=True):
             if entry is not None:
                 self._hits[pair] = _decode(entry)
+        count_search_cache("day", len(self._hits), len(pairs) - len(self._hits))
 
     def misses(self) -> list[tuple[int, date]]:
         """The (doctor, day) pairs the database must compute."""

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from redis.exceptions import RedisError
 
 from portal.extensions import cache
+from portal.metrics import count_search_cache
 from portal.replica import replica_safe_timeout
 
 log = logging.getLogger(__name__)
@@ -66,9 +67,11 @@ def cached_results(key: str | None):
     if key is None:
         return None
     try:
-        return cache.get(key)
+        value = cache.get(key)
     except (RedisError, OSError):
         return None
+    count_search_cache("list", value is not None, value is None)
+    return value
 
 
 def keep_results(key: str | None, value) -> None:

@@ -46,6 +46,35 @@ def test_metrics_show_request_latency_per_endpoint_conflicts_and_queues(app):
     assert 'portal_queue_jobs{queue="portal-test"}' in body
 
 
+def _sample(body: str, name: str, **labels) -> float:
+    wanted = ",".join(f'{key}="{value}"' for key, value in labels.items())
+    for line in body.splitlines():
+        if line.startswith(f"{name}{{{wanted}}} "):
+            return float(line.split()[1])
+    return 0.0
+
+
+def test_metrics_count_search_cache_hits_and_misses(app):
+    from tests.conftest import AuthActions
+
+    served = metrics_app()
+    client = served.test_client()
+    doctor = gen_doctor(gen_clinic(city="Springfield", timezone="UTC"))
+    gen_schedule(doctor, start=time(9), end=time(17))
+    gen_patient(email="m@example.com")
+    AuthActions(client).login("m@example.com")
+    query = {"specialization": doctor.specialization, "city": "Springfield"}
+    for _ in range(3):
+        assert client.get("/patient/search", query_string=query).status_code == 200
+    body = client.get("/metrics").get_data(as_text=True)
+    name = "portal_search_cache_total"
+    # The first search misses the list and its 7 doctor-days; the next two hit the list.
+    assert _sample(body, name, layer="list", result="miss") == 1
+    assert _sample(body, name, layer="list", result="hit") == 2
+    assert _sample(body, name, layer="day", result="miss") == 7
+    assert _sample(body, name, layer="day", result="hit") == 0
+
+
 def test_json_log_lines_carry_the_request_id(app, capsys):
     from pythonjsonlogger.json import JsonFormatter
 
