@@ -39,9 +39,22 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+@dataclass
+class Server:
+    port: int
+    pid: int  # the gunicorn master; its children are the workers
+
+
 @contextmanager
-def gunicorn(env: dict[str, str], workers: int = 4):
+def gunicorn(env: dict[str, str], workers: int = 4, extra_args: tuple[str, ...] = ()):
     """A gunicorn serving wsgi:app on a free loopback port; yields the port."""
+    with gunicorn_server(env, workers, extra_args) as server:
+        yield server.port
+
+
+@contextmanager
+def gunicorn_server(env: dict[str, str], workers: int = 4, extra_args: tuple[str, ...] = ()):
+    """Like gunicorn(), with more command-line options; yields the port and the master's pid."""
     port = free_port()
     command = [
         str(VENV_BIN / "gunicorn"),
@@ -52,6 +65,7 @@ def gunicorn(env: dict[str, str], workers: int = 4):
         f"127.0.0.1:{port}",
         "--log-level",
         "warning",
+        *extra_args,
     ]
     process = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **env})
     try:
@@ -64,7 +78,7 @@ def gunicorn(env: dict[str, str], workers: int = 4):
                 time.sleep(0.2)
         else:
             raise RuntimeError("gunicorn did not start")
-        yield port
+        yield Server(port, process.pid)
     finally:
         process.terminate()
         process.wait(timeout=20)
