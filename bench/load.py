@@ -7,6 +7,11 @@ Full size (on a quiet machine; each prints markdown tables, --json also writes t
     .venv/bin/python bench/load.py deep --json /tmp/load-deep.json
     .venv/bin/python bench/load.py soak --minutes 30 --json /tmp/load-soak.json
 
+and, beside the closed loop, 1,000 users who read for 15 s between searches (about 67 a second):
+
+    .venv/bin/python bench/load.py users --users 1000 --think 15 --duration 120 \
+        --json /tmp/load-users-think.json
+
 Dry runs (a minute or two each):
 
     .venv/bin/python bench/load.py users --users 50 --duration 10
@@ -44,7 +49,8 @@ deep   the heaviest of patients 1-50 (or --patient) is paged to the end: the API
        20) and the portal (/patient/history, its infinite scroll over the last 6 months, then
        "Show older visits" page by page: /patient/history?section=older&cursor=..., as htmx
        fragments, with limit=100 and the default 20). Per walk: pages, rows (checked against
-       the database), latency p50/p95/max per page, the first page against the last.
+       the database), latency p50/p95/max per page, the first page against the last, after
+       --warmup (1) unmeasured walk of each kind (fresh workers import and connect lazily).
 soak   --connections (8) wrk connections for --minutes (30) over a mix of search, history
        (portal, first page and older pages), API history/search/records pages and the portal
        records page, in --interval (30 s) runs of wrk; after each, every gunicorn worker's
@@ -52,7 +58,9 @@ soak   --connections (8) wrk connections for --minutes (30) over a mix of search
        (production recycles workers: deploy/gunicorn.conf.py), so growth would show. Reports
        throughput, latency and errors per interval, RSS per worker at start, after warm-up, at
        the end and its maximum, and a verdict: every worker's growth after --warmup-minutes
-       under --max-growth (10 %) and no worker replaced. wrk2 is not installed, so the load is
+       under --max-growth (10 %), no worker replaced, no errors. Records pages are 5 % of the
+       mix, and each read writes an audit_log row. Metrics stay per process (no
+       PROMETHEUS_MULTIPROC_DIR: see cmd_soak). wrk2 is not installed, so the load is
        a closed loop of a few connections rather than a fixed rate (a think time through wrk's
        delay() would hold idle connections open, and a sync worker blocks on those).
 
