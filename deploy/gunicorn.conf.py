@@ -1,7 +1,11 @@
 """gunicorn settings for production: `gunicorn -c deploy/gunicorn.conf.py wsgi:app`.
 
 Sync workers: each request is short (keyset queries, cached availability), and a sync worker
-is the simplest thing that cannot leak state between requests. Two per core plus one.
+is the simplest thing that cannot leak state between requests. Two per core plus one. A sync
+worker is held by a slow client for as long as the client takes, so in production they sit
+behind a buffering proxy (deploy/nginx.conf): then set GUNICORN_BIND=127.0.0.1:8000 (or a unix
+socket) so nothing reaches them around it, and PROXY_FIX_X_FOR=1 PROXY_FIX_X_PROTO=1 so the app
+sees the client's address. On a platform that routes to $PORT itself, the default binds there.
 """
 
 import multiprocessing
@@ -9,7 +13,7 @@ import os
 import shutil
 from pathlib import Path
 
-bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
+bind = os.environ.get("GUNICORN_BIND") or f"0.0.0.0:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2 + 1))
 worker_class = "sync"
 timeout = 30

@@ -19,6 +19,7 @@ def create_app(config=None) -> Flask:
         static_folder=str(ROOT / "static"),
     )
     load_settings(app, config)
+    register_proxy_fix(app)
     register_logging(app)
     register_request_context(app)
     register_database(app)
@@ -51,6 +52,17 @@ def load_settings(app: Flask, config) -> None:
             "Refusing to start in production with the default or a short SECRET_KEY: "
             "set SECRET_KEY to at least 32 random characters."
         )
+
+
+def register_proxy_fix(app: Flask) -> None:
+    """Trust the client address and scheme a reverse proxy forwards, as far as configured
+    (PROXY_FIX_X_FOR / PROXY_FIX_X_PROTO): throttling per address and the audit trail need
+    the client's address, not the proxy's."""
+    x_for, x_proto = app.config["PROXY_FIX_X_FOR"], app.config["PROXY_FIX_X_PROTO"]
+    if x_for or x_proto:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=x_for, x_proto=x_proto)
 
 
 def register_request_context(app: Flask) -> None:

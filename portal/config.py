@@ -63,6 +63,12 @@ class Config:
     )
 
     # Redis: sessions, cache, queues and throttling. None means the embedded default.
+    # Behind a reverse proxy (deploy/nginx.conf): how many proxies' X-Forwarded-For and
+    # X-Forwarded-Proto to trust. 0 trusts none: the address is the connection's (never set it
+    # above the number of proxies really in front, or clients can forge their address).
+    PROXY_FIX_X_FOR = _env_int("PROXY_FIX_X_FOR", 0)
+    PROXY_FIX_X_PROTO = _env_int("PROXY_FIX_X_PROTO", 0)
+
     REDIS_URL = os.environ.get("REDIS_URL") or None
     # Redis under Sentinel (deploy/sentinel.conf): "host:port,host:port" of the Sentinels and
     # the name they monitor the master under. When set, every client asks them for the

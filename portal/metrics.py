@@ -69,27 +69,35 @@ _process_registry_taken = False
 def init_metrics(app: Flask) -> None:
     """Expose /metrics unless METRICS_ENABLED is off.
 
-    The first app of a process reports on the process-wide registry; another app in the same
-    process (tests, scripts) gets a registry of its own instead of clashing with the first.
+    With PROMETHEUS_MULTIPROC_DIR (gunicorn with several workers) /metrics reports on a registry
+    of its own that reads every process's samples from that directory: our counters write
+    there too, so they must not also be registered on it (that is a duplicate timeseries, and
+    the worker would not boot). Otherwise the first app of a process reports on the
+    process-wide registry, and another app in the same process (tests, scripts) gets a registry
+    of its own instead of clashing with the first.
     """
     global _process_registry_taken
     if not app.config.get("METRICS_ENABLED", True):
         return
-    registry = app.config.get("METRICS_REGISTRY")
-    if registry is None:
-        registry = CollectorRegistry() if _process_registry_taken else REGISTRY
-        _process_registry_taken = True
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         from prometheus_flask_exporter.multiprocess import GunicornInternalPrometheusMetrics
 
-        exporter = GunicornInternalPrometheusMetrics
+        registry = CollectorRegistry()
+        metrics = GunicornInternalPrometheusMetrics(
+            app, registry=registry, group_by="endpoint", defaults_prefix="portal"
+        )
     else:
         from prometheus_flask_exporter import PrometheusMetrics
 
-        exporter = PrometheusMetrics
-    metrics = exporter(app, registry=registry, group_by="endpoint", defaults_prefix="portal")
-    if registry is not REGISTRY:
-        for collector in (BOOKING_CONFLICTS, NOTIFICATIONS, SEARCH_CACHE):
-            registry.register(collector)
+        registry = app.config.get("METRICS_REGISTRY")
+        if registry is None:
+            registry = CollectorRegistry() if _process_registry_taken else REGISTRY
+            _process_registry_taken = True
+        metrics = PrometheusMetrics(
+            app, registry=registry, group_by="endpoint", defaults_prefix="portal"
+        )
+        if registry is not REGISTRY:
+            for collector in (BOOKING_CONFLICTS, NOTIFICATIONS, SEARCH_CACHE):
+                registry.register(collector)
     registry.register(QueueCollector(app))
     app.extensions["metrics"] = metrics

@@ -33,6 +33,10 @@ from portal.models import (
     utcnow,
 )
 from portal.providers import Permanent, ProviderError, Retryable, Uncertain, get_provider
+
+# Imported with the app, not by a worker's first video token: twilio and requests take about
+# 150 ms to import, which the first token of every fresh gunicorn worker used to pay.
+from portal.providers import video as _video_provider  # noqa: F401
 from portal.services import outbox
 
 log = logging.getLogger(__name__)
