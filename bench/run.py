@@ -13,6 +13,8 @@ import argparse
 import json
 import random
 import sys
+import tempfile
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlencode
@@ -29,6 +31,7 @@ from bench.harness import (
     gunicorn,
     portal_login,
     request,
+    summarize,
     table,
     time_calls,
     wrk,
@@ -94,11 +97,38 @@ def search_paths(pairs, n=40, seed=7) -> list[str]:
     return paths
 
 
+def cache_counts(port: int) -> dict[tuple[str, str], float]:
+    """portal_search_cache_total by (layer, result), summed over the workers."""
+    status, _, body = request(port, "GET", "/metrics")
+    if status != 200:
+        raise RuntimeError(f"/metrics answered {status}")
+    counts = {}
+    for line in body.splitlines():
+        if line.startswith("portal_search_cache_total{"):
+            labels, value = line.rsplit(" ", 1)
+            layer = labels.split('layer="')[1].split('"')[0]
+            result = labels.split('result="')[1].split('"')[0]
+            counts[(layer, result)] = counts.get((layer, result), 0) + float(value)
+    return counts
+
+
+def hit_ratios(before: dict, after: dict) -> str:
+    """The hit ratio of each layer between two scrapes."""
+    parts = []
+    for layer, name in (("list", "result lists"), ("day", "doctor-days")):
+        hits = after.get((layer, "hit"), 0) - before.get((layer, "hit"), 0)
+        misses = after.get((layer, "miss"), 0) - before.get((layer, "miss"), 0)
+        if hits + misses:
+            parts.append(f"{name} {hits / (hits + misses):.1%} hits of {hits + misses:,.0f}")
+    return "; ".join(parts)
+
+
 def run_search(args, subjects, env, results):
-    """Search: warm cache, cold (cache off), Redis down for the cache; N+1 beside it."""
+    """Search: a Zipf-like mix from an empty cache (with the hit ratio), one search warm, cold
+    (cache off), Redis down for the cache; N+1 beside it."""
     top_spec, top_city, _ = subjects["pairs"][0]
     one = search_paths([(top_spec, top_city, 1)], n=1)
-    mix = search_paths(subjects["pairs"])
+    mix = search_paths(subjects["pairs"], n=400)
     redis = Redis.from_url(args.redis_url)
     for label, extra in [
         ("warm cache", {}),
@@ -106,27 +136,28 @@ def run_search(args, subjects, env, results):
         ("cache Redis down", {"CACHE_REDIS_URL": "redis://127.0.0.1:1/0"}),
     ]:
         redis.flushdb()
-        with gunicorn({**env, **extra}) as port:
-            cookie = portal_login(port, subjects["patient_email"], args.password)
-            if label == "warm cache":
-                for path in mix:  # fill the cache the way traffic would
-                    wrk(port, "fill", [path], cookie=cookie, connections=1, duration=1, threads=1)
-            results.append(
-                wrk(
-                    port,
-                    f"search page, {label} (one spec+city, 7 days)",
-                    one,
-                    cookie=cookie,
-                    connections=args.connections,
-                    duration=args.duration,
-                )
-            )
-            if label == "warm cache":
+        with tempfile.TemporaryDirectory() as metrics_dir:
+            metrics_env = {"PROMETHEUS_MULTIPROC_DIR": metrics_dir}
+            with gunicorn({**env, **extra, **metrics_env}) as port:
+                cookie = portal_login(port, subjects["patient_email"], args.password)
+                if label == "warm cache":
+                    before = cache_counts(port)
+                    zipf = wrk(
+                        port,
+                        f"search page, Zipf mix of {len(mix)} searches from an empty cache",
+                        mix,
+                        cookie=cookie,
+                        connections=args.connections,
+                        duration=args.duration,
+                    )
+                    zipf.note += "; " + hit_ratios(before, cache_counts(port))
+                    results.append(zipf)
+                    wrk(port, "fill", one, cookie=cookie, connections=1, duration=1, threads=1)
                 results.append(
                     wrk(
                         port,
-                        "search page, warm cache, Zipf mix of 40 searches",
-                        mix,
+                        f"search page, {label} (one spec+city, 7 days)",
+                        one,
                         cookie=cookie,
                         connections=args.connections,
                         duration=args.duration,
@@ -303,17 +334,19 @@ def run_api(args, subjects, env, results):
                 duration=args.duration,
             )
         )
-        results.append(
-            wrk(
-                port,
-                "API video token",
-                [f"/api/appointments/{appointment_id}/video-token"],
-                auth=auth,
-                method="POST",
-                connections=args.connections,
-                duration=args.duration,
+        for connections in (args.connections, 2):
+            results.append(
+                wrk(
+                    port,
+                    f"API video token, {connections} clients",
+                    [f"/api/appointments/{appointment_id}/video-token"],
+                    auth=auth,
+                    method="POST",
+                    connections=connections,
+                    duration=args.duration,
+                    threads=min(2, connections),
+                )
             )
-        )
 
 
 def ready_video_visit(database_url: str, patient_id: int) -> int:
@@ -336,7 +369,66 @@ def ready_video_visit(database_url: str, patient_id: int) -> int:
         return row[0]
 
 
-GROUPS = {"search": run_search, "history": run_history, "api": run_api}
+def run_booking(args, subjects, env, results, bookings=60):
+    """Bookings without contention: one client books distinct free slots of one doctor through
+    the API, one after another, then cancels them (the data is left as it was)."""
+    top_spec, top_city, _ = subjects["pairs"][0]
+    email = "patient400000@scale.example.com"  # a light patient: no visits in the way
+    today = datetime.now(UTC).date()
+    with gunicorn(env) as port:
+        auth = api_login(port, email, args.password)
+        headers = {"Authorization": auth, "Content-Type": "application/json"}
+        slots: list[tuple[int, str]] = []
+        for week in range(2, 6):  # past the cancel cutoff, so every booking can be cancelled
+            start = today + timedelta(days=7 * week)
+            query = urlencode(
+                {
+                    "specialization": top_spec,
+                    "city": top_city,
+                    "date_from": start.isoformat(),
+                    "date_to": (start + timedelta(days=6)).isoformat(),
+                    "limit": 1,
+                }
+            )
+            status, _, text = request(
+                port, "GET", f"/api/appointments/search?{query}", None, headers
+            )
+            for result in json.loads(text)["items"]:
+                slots += [(result["doctor"]["id"], slot["starts_at"]) for slot in result["slots"]]
+        booked, book_ms, cancel_ms, refused = [], [], [], 0
+        for doctor_id, starts_at in slots[:bookings]:
+            body = json.dumps({"doctor_id": doctor_id, "starts_at": starts_at, "kind": "in_person"})
+            began = time.perf_counter()
+            status, _, text = request(port, "POST", "/api/appointments", body, headers)
+            book_ms.append((time.perf_counter() - began) * 1000)
+            if status == 201:
+                booked.append(json.loads(text)["id"])
+            else:
+                refused += 1
+        for appointment_id in booked:
+            began = time.perf_counter()
+            status, _, _ = request(
+                port, "POST", f"/api/appointments/{appointment_id}/cancel", None, headers
+            )
+            cancel_ms.append((time.perf_counter() - began) * 1000)
+            if status != 200:
+                raise RuntimeError(f"cancelling {appointment_id} answered {status}")
+    results.append(
+        summarize(
+            "API booking, one client, distinct slots",
+            book_ms,
+            f"{len(booked)} booked, {refused} refused (the patient's own overlap)",
+        )
+    )
+    results.append(summarize("API cancel, one client", cancel_ms, f"{len(cancel_ms)} cancelled"))
+
+
+GROUPS = {
+    "search": run_search,
+    "history": run_history,
+    "api": run_api,
+    "booking": run_booking,
+}
 
 
 def main():
