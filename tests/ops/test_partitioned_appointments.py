@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 from flask_migrate import upgrade
-from sqlalchemy import event, text
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from portal import create_app
@@ -22,6 +22,7 @@ from portal.partitioning import GUARD, add_months, month_start, months, partitio
 from portal.services.history import appointment_history, months_before, upcoming_visits
 from tests.conftest import _admin_dsn, recreate_database
 from tests.factories import gen_bulk_appointments, gen_bulk_doctors, gen_bulk_patients, gen_clinic
+from tests.query_plans import captured_select, plan_nodes
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 HEAVY_ROWS = 3000
@@ -79,36 +80,6 @@ def partitioned_ctx(partitioned):
             text("DELETE FROM appointments WHERE doctor_id = ANY(:d)"), {"d": doctors}
         )
         db.session.commit()
-
-
-def captured_select(action) -> tuple[str, object]:
-    """The one SELECT a service call sent, with its parameters."""
-    statements = []
-
-    def note(conn, cursor, statement, parameters, context, executemany):
-        statements.append((statement, parameters))
-
-    event.listen(db.engine, "before_cursor_execute", note)
-    try:
-        action()
-    finally:
-        event.remove(db.engine, "before_cursor_execute", note)
-    selects = [s for s in statements if s[0].lstrip().upper().startswith("SELECT")]
-    assert len(selects) == 1, selects
-    return selects[0]
-
-
-def plan(statement: str, parameters, analyze: bool = False) -> list[dict]:
-    """Every node of EXPLAIN (FORMAT JSON) of a captured statement, flattened."""
-    options = "ANALYZE, BUFFERS, FORMAT JSON" if analyze else "FORMAT JSON"
-    with db.engine.connect() as conn:
-        tree = conn.exec_driver_sql(f"EXPLAIN ({options}) {statement}", parameters).scalar()
-    nodes, stack = [], [tree[0]["Plan"]]
-    while stack:
-        node = stack.pop()
-        nodes.append(node)
-        stack.extend(node.get("Plans", []))
-    return nodes
 
 
 def partition_scans(nodes: list[dict]) -> list[dict]:
@@ -171,7 +142,7 @@ def assert_reading_stops_at_the_page(page, scans: list[dict]) -> None:
 def test_the_first_history_page_walks_the_newest_partitions_and_stops(partitioned_ctx):
     heavy, _ = partitioned_ctx
     page = appointment_history(heavy, limit=20)
-    nodes = plan(*captured_select(lambda: appointment_history(heavy, limit=20)), analyze=True)
+    nodes = plan_nodes(*captured_select(lambda: appointment_history(heavy, limit=20)), analyze=True)
     # Without a time bound every month is in the plan, each an index walk...
     scans = assert_index_walks_only(nodes)
     assert len(scans) > 50
@@ -183,7 +154,7 @@ def test_a_time_bound_prunes_partitions(partitioned_ctx):
     heavy, _ = partitioned_ctx
     since = months_before(NOW, 6)
     recent = captured_select(lambda: appointment_history(heavy, limit=20, before=NOW, since=since))
-    scans = assert_index_walks_only(plan(*recent))
+    scans = assert_index_walks_only(plan_nodes(*recent))
     assert {s["Relation Name"] for s in scans} == months_between(since, NOW)
 
     day = (NOW - timedelta(days=400)).date()
@@ -191,13 +162,13 @@ def test_a_time_bound_prunes_partitions(partitioned_ctx):
     # A local calendar day, widened to UTC-12..UTC+14: one or two months, never the rest. (How
     # the month is read is the planner's call: here a partition is a few pages, and reading
     # one whole for the two rows of that day is right. At full size it is an index scan.)
-    assert len(partition_scans(plan(*dated))) <= 2
+    assert len(partition_scans(plan_nodes(*dated))) <= 2
 
 
 def test_upcoming_visits_read_only_the_months_from_now_on(partitioned_ctx):
     heavy, _ = partitioned_ctx
     upcoming = captured_select(lambda: upcoming_visits(heavy, now=NOW, limit=20))
-    scans = assert_index_walks_only(plan(*upcoming))
+    scans = assert_index_walks_only(plan_nodes(*upcoming))
     assert all(s["Scan Direction"] == "Backward" for s in scans)
     assert partition_name(add_months(month_start(NOW), -1)) not in {
         s["Relation Name"] for s in scans
@@ -210,7 +181,7 @@ def test_a_deep_page_is_an_index_walk_and_reads_no_older_month_than_it_shows(par
     for _ in range(9):  # 1,000 rows deep, about 16 months back
         cursor = appointment_history(heavy, limit=100, cursor=cursor).next_cursor
     page = appointment_history(heavy, limit=20, cursor=cursor)
-    nodes = plan(
+    nodes = plan_nodes(
         *captured_select(lambda: appointment_history(heavy, limit=20, cursor=cursor)), True
     )
     scans = assert_index_walks_only(nodes)
@@ -225,7 +196,7 @@ def test_a_deep_page_prunes_the_months_newer_than_its_cursor(partitioned_ctx):
         cursor = appointment_history(heavy, limit=100, cursor=cursor).next_cursor
     page = appointment_history(heavy, limit=20, cursor=cursor)
     scans = partition_scans(
-        plan(*captured_select(lambda: appointment_history(heavy, cursor=cursor)))
+        plan_nodes(*captured_select(lambda: appointment_history(heavy, cursor=cursor)))
     )
     newest_possible = partition_name(month_start(page.items[0].starts_at))
     assert max(s["Relation Name"] for s in scans) <= newest_possible

@@ -25,6 +25,7 @@ from tests.factories import (
     gen_doctor,
     gen_patient,
 )
+from tests.query_plans import captured_select, plan_nodes
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 
@@ -300,34 +301,6 @@ def test_months_before_keeps_the_day_or_takes_the_month_end():
 
 
 # Query plans over a few thousand rows: the history must be an index walk, never a sort.
-
-
-def plan_nodes(statement: str, parameters) -> list[dict]:
-    """Every node of EXPLAIN (FORMAT JSON) for a captured statement, flattened."""
-    with db.engine.connect() as conn:
-        plan = conn.exec_driver_sql("EXPLAIN (FORMAT JSON) " + statement, parameters).scalar()
-    nodes, stack = [], [plan[0]["Plan"]]
-    while stack:
-        node = stack.pop()
-        nodes.append(node)
-        stack.extend(node.get("Plans", []))
-    return nodes
-
-
-def captured_select(action) -> tuple[str, object]:
-    """The one SELECT a service call ran, with its parameters."""
-    statements = []
-    listener = lambda conn, cursor, statement, parameters, *rest: statements.append(  # noqa: E731
-        (statement, parameters)
-    )
-    event.listen(db.engine, "before_cursor_execute", listener)
-    try:
-        action()
-    finally:
-        event.remove(db.engine, "before_cursor_execute", listener)
-    selects = [entry for entry in statements if entry[0].lstrip().upper().startswith("SELECT")]
-    assert len(selects) == 1, selects
-    return selects[0]
 
 
 @pytest.fixture

@@ -26,6 +26,7 @@ from tests.factories import (
     gen_patient,
     gen_record,
 )
+from tests.query_plans import captured_select, plan_nodes
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 NO_AUDIT_ROLE = "portal_test_hist_no_audit"
@@ -316,34 +317,6 @@ def test_an_audit_write_that_fails_rolls_back_the_record_it_audits(visit):
 
 
 # Query plans over a few thousand records.
-
-
-def plan_nodes(statement: str, parameters) -> list[dict]:
-    """Every node of EXPLAIN (FORMAT JSON) for a captured statement, flattened."""
-    with db.engine.connect() as conn:
-        plan = conn.exec_driver_sql("EXPLAIN (FORMAT JSON) " + statement, parameters).scalar()
-    nodes, stack = [], [plan[0]["Plan"]]
-    while stack:
-        node = stack.pop()
-        nodes.append(node)
-        stack.extend(node.get("Plans", []))
-    return nodes
-
-
-def captured_select(action) -> tuple[str, object]:
-    """The one SELECT a service call ran (the audit INSERT aside), with its parameters."""
-    statements = []
-    listener = lambda conn, cursor, statement, parameters, *rest: statements.append(  # noqa: E731
-        (statement, parameters)
-    )
-    event.listen(db.engine, "before_cursor_execute", listener)
-    try:
-        action()
-    finally:
-        event.remove(db.engine, "before_cursor_execute", listener)
-    selects = [entry for entry in statements if entry[0].lstrip().upper().startswith("SELECT")]
-    assert len(selects) == 1, selects
-    return selects[0]
 
 
 @pytest.fixture
