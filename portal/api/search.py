@@ -14,16 +14,12 @@ from portal.api.security import bearer_required
 from portal.api.serializers import clinic_out, search_result_out
 from portal.api.spec import BEARER, ModelJSON, answers, api_spec
 from portal.models import utcnow
-from portal.services.availability import cached_days
 from portal.services.directory import clinics_page
 from portal.services.search import (
-    earliest_bookable,
-    matching_doctors,
-    search_availability,
     specializations,
     validate_criteria,
 )
-from portal.services.search_results import cached_results, keep_results, results_key
+from portal.services.search_results import cached_search
 
 TAGS = ["search"]
 # Part of the key of a cached search page: bump it when SearchOut's JSON changes shape.
@@ -70,30 +66,15 @@ def search():
         city=query.city,
         clinic_id=query.clinic_id,
     )
-    doctors = matching_doctors(criteria)
-    cached = cached_days(doctors, criteria.date_from, criteria.date_to)
-    key = results_key(
-        f"api:search:{SEARCH_JSON_VERSION}",
-        criteria.scope,
-        query.cursor,
-        query.limit,
-        doctors,
-        cached.fingerprint if cached is not None else None,
-        earliest_bookable(now),
+    body = cached_search(
+        criteria,
+        kind=f"api:search:{SEARCH_JSON_VERSION}",
+        limit=query.limit,
+        cursor=query.cursor,
+        now=now,
+        make=lambda page: SearchOut(
+            items=[search_result_out(result) for result in page.items],
+            next_cursor=page.next_cursor,
+        ).model_dump_json(),
     )
-    body = cached_results(key)
-    if body is None:
-        page = search_availability(
-            criteria,
-            limit=query.limit,
-            cursor=query.cursor,
-            now=now,
-            doctors=doctors,
-            cached=cached,
-        )
-        out = SearchOut(
-            items=[search_result_out(result) for result in page.items], next_cursor=page.next_cursor
-        )
-        body = out.model_dump_json()
-        keep_results(key, body)
     return ModelJSON(body)

@@ -14,7 +14,7 @@ from portal.models import Appointment, Doctor, utcnow
 from portal.patients.cards import MARKUP_VERSION, render_cards
 from portal.patients.forms import BookingForm, CancelForm, RescheduleForm
 from portal.services.authz import NotAllowed
-from portal.services.availability import cached_days, free_slots
+from portal.services.availability import free_slots
 from portal.services.booking import (
     BookingError,
     BookingRequest,
@@ -30,13 +30,11 @@ from portal.services.search import (
     bookable_doctor,
     cities,
     earliest_bookable,
-    matching_doctors,
     next_available,
-    search_availability,
     specializations,
     validate_criteria,
 )
-from portal.services.search_results import cached_results, keep_results, results_key
+from portal.services.search_results import cached_search
 
 bp = Blueprint("patients", __name__, url_prefix="/patient")
 
@@ -109,25 +107,23 @@ def search():
             clinic_id=clinic_id,
         )
         limit = parse_limit(args.get("limit"))
-        doctors = matching_doctors(criteria)
-        cached = cached_days(doctors, criteria.date_from, criteria.date_to)
-        key = results_key(
-            f"portal:{block}:{MARKUP_VERSION}",
-            criteria.scope,
-            cursor,
-            limit,
-            doctors,
-            cached.fingerprint if cached is not None else None,
-            earliest_bookable(now),
+
+        def make(page) -> str:
+            context.update(page=page, criteria=criteria, cards=render_cards(page.items))
+            if not page.items and not cursor:
+                context["next_slot"] = next_available(
+                    criteria.specialization, now, city=criteria.city, clinic_id=criteria.clinic_id
+                )
+            return render_block("patients/search.html", block, **context)
+
+        results = cached_search(
+            criteria,
+            kind=f"portal:{block}:{MARKUP_VERSION}",
+            limit=limit,
+            cursor=cursor,
+            now=now,
+            make=make,
         )
-        results = cached_results(key)
-        if results is not None:
-            # Rendered by our autoescaping template; its user text is escaped.
-            results = Markup(results)  # noqa: S704
-        else:
-            page = search_availability(
-                criteria, limit=limit, cursor=cursor, now=now, doctors=doctors, cached=cached
-            )
     except SearchError as error:
         context["error"] = error.message
         return render("patients/search.html", block="results", **context), (
@@ -138,16 +134,8 @@ def search():
         return render("patients/search.html", block="results", **context), (
             422 if is_partial() else 400
         )
-    if results is None:
-        context.update(page=page, criteria=criteria, cards=render_cards(page.items))
-        if not page.items and not cursor:
-            context["next_slot"] = next_available(
-                criteria.specialization, now, city=criteria.city, clinic_id=criteria.clinic_id
-            )
-        # Rendered by our autoescaping template; its user text is escaped.
-        results = Markup(render_block("patients/search.html", block, **context))  # noqa: S704
-        if page.items:  # "next available" looks past the days this key covers
-            keep_results(key, results)
+    # Rendered by our autoescaping template (now or when it was kept); user text is escaped.
+    results = Markup(results)  # noqa: S704
     if is_partial():
         return respond(results)
     return render("patients/search.html", **context, results_html=results)

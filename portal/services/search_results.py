@@ -12,6 +12,7 @@ of the user's, so it is shared by every patient.
 
 import hashlib
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from redis.exceptions import RedisError
@@ -19,6 +20,8 @@ from redis.exceptions import RedisError
 from portal.extensions import cache
 from portal.metrics import count_search_cache
 from portal.replica import replica_safe_timeout
+from portal.services.availability import cached_days
+from portal.services.search import earliest_bookable, matching_doctors, search_availability
 
 log = logging.getLogger(__name__)
 
@@ -82,3 +85,41 @@ def keep_results(key: str | None, value) -> None:
         cache.set(key, value, timeout=replica_safe_timeout(RESULTS_TTL))
     except (RedisError, OSError) as error:
         log.debug("results cache unavailable: %s", error)
+
+
+def cached_search(
+    criteria,
+    *,
+    kind: str,
+    limit: int,
+    cursor: str | None,
+    now: datetime,
+    make: Callable,
+):
+    """A search's result list as `make(page)` makes it (HTML, JSON), from the cache when the
+    same list is there; made and kept otherwise. An empty list is not kept: what a page shows
+    when nothing is free ("next available") looks past the days the key covers.
+
+    Raises what search_availability raises (BadCursor, ...), on a miss only: a kept list was
+    made from a cursor that decoded.
+    """
+    doctors = matching_doctors(criteria)
+    cached = cached_days(doctors, criteria.date_from, criteria.date_to)
+    key = results_key(
+        kind,
+        criteria.scope,
+        cursor,
+        limit,
+        doctors,
+        cached.fingerprint if cached is not None else None,
+        earliest_bookable(now),
+    )
+    value = cached_results(key)
+    if value is None:
+        page = search_availability(
+            criteria, limit=limit, cursor=cursor, now=now, doctors=doctors, cached=cached
+        )
+        value = make(page)
+        if page.items:
+            keep_results(key, value)
+    return value
