@@ -230,7 +230,10 @@ class ScaleLoader:
                 *self.record_chunks(completed),
             ]
         )
-        self.in_parallel((f"index {ddl.split()[2]}", self.task(ddl)) for ddl in sql.RECORD_INDEXES)
+        self.in_parallel(
+            (f"index {ddl.split(' ON ')[0].split()[-1]}", self.task(ddl))
+            for ddl in sql.RECORD_INDEXES
+        )
         self.step("medical record constraints", self.task(*sql.RECORD_CONSTRAINTS))
         self.step("sequences past the max ids, ANALYZE", self.finish)
         seconds = time.monotonic() - self.started
