@@ -11,6 +11,7 @@ sees the client's address. On a platform that routes to $PORT itself, the defaul
 import multiprocessing
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 bind = os.environ.get("GUNICORN_BIND") or f"0.0.0.0:{os.environ.get('PORT', '8000')}"
@@ -24,8 +25,12 @@ max_requests_jitter = 2000
 accesslog = "-"
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms req=%({x-request-id}o)s'
 
-# Prometheus: every worker writes its samples here and /metrics adds them up.
-os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", "/run/portal-metrics")
+# Prometheus: every worker writes its samples here and /metrics adds them up. The default is
+# one any user can make (the Procfile's web process runs with this file); a service manager
+# may give it a runtime directory instead (systemd: RuntimeDirectory=portal-metrics).
+os.environ.setdefault(
+    "PROMETHEUS_MULTIPROC_DIR", str(Path(tempfile.gettempdir()) / f"portal-metrics-{os.getuid()}")
+)
 
 
 def on_starting(server):
