@@ -73,7 +73,8 @@ def cached_results(key: str | None):
         value = cache.get(key)
     except (RedisError, OSError):
         return None
-    count_search_cache("list", value is not None, value is None)
+    hit = value is not None
+    count_search_cache("list", hits=int(hit), misses=int(not hit))
     return value
 
 
