@@ -8,7 +8,6 @@ themselves: pg_stat_statements on each counts the SELECTs on appointments it ran
 
 import logging
 import shutil
-import socket
 import subprocess
 import tempfile
 import threading
@@ -33,6 +32,7 @@ from portal.services.tokens import issue_access_token
 from tests.conftest import AuthActions, csrf_token_from
 from tests.factories import gen_appointment, gen_clinic, gen_doctor, gen_patient, gen_schedule
 from tests.ops.conftest import PG_BIN, as_postgres
+from tests.ops.redis_servers import free_port
 
 NEW_YORK = ZoneInfo("America/New_York")
 SERVER_OPTIONS = (
@@ -42,12 +42,6 @@ APPOINTMENT_READS = """
     SELECT coalesce(sum(calls), 0) FROM pg_stat_statements
     WHERE query ILIKE 'SELECT%FROM appointments%' AND query NOT ILIKE '%pg_stat_statements%'
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass
