@@ -301,7 +301,7 @@ def test_an_amended_record_shows_its_latest_version_and_an_amended_note(client, 
 def test_records_empty_state(client, patient):
     html = client.get("/patient/records").get_data(as_text=True)
     assert "There are no medical records yet." in html
-    for label in ('for="records-type"', 'for="records-from"', 'for="records-to"'):
+    for label in ('for="records-record_type"', 'for="records-from"', 'for="records-to"'):
         assert label in html
 
 
