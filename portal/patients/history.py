@@ -47,6 +47,15 @@ def _error_status() -> int:
     return 422 if is_partial() else 400
 
 
+def _refused(template: str, block: str, context: dict, error: Exception):
+    """The list's page or fragment with the input's problem in it, and 400 or 422."""
+    if isinstance(error, BadCursor):
+        context["error"] = STALE_LINK
+    else:
+        context["error"] = getattr(error, "message", None) or f"The {error}."
+    return render(template, block=block, **context), _error_status()
+
+
 def _date_filters() -> tuple[date | None, date | None]:
     """The from/to dates of the request (YYYY-MM-DD), checked; InvalidFilter otherwise."""
     date_from = parse_date_filter(request.args.get("from"), "from")
@@ -115,12 +124,8 @@ def history_response(
         context.update(
             _history_lists(patient.id, section, cursor, limit, status, date_from, date_to)
         )
-    except (InvalidFilter, BadLimit) as error:
-        context["error"] = getattr(error, "message", None) or f"The {error}."
-        return render(HISTORY_TEMPLATE, block=block, **context), _error_status()
-    except BadCursor:
-        context["error"] = STALE_LINK
-        return render(HISTORY_TEMPLATE, block=block, **context), _error_status()
+    except (InvalidFilter, BadLimit, BadCursor) as error:
+        return _refused(HISTORY_TEMPLATE, block, context, error)
     return render(HISTORY_TEMPLATE, block=block, **context)
 
 
@@ -211,12 +216,8 @@ def records_response(
     except AuditFailed:
         log.exception("medical records of patient %s not shown: audit failed", patient.id)
         abort(503)
-    except (InvalidFilter, BadLimit) as error:
-        context["error"] = getattr(error, "message", None) or f"The {error}."
-        return render(RECORDS_TEMPLATE, block=block, **context), _error_status()
-    except BadCursor:
-        context["error"] = STALE_LINK
-        return render(RECORDS_TEMPLATE, block=block, **context), _error_status()
+    except (InvalidFilter, BadLimit, BadCursor) as error:
+        return _refused(RECORDS_TEMPLATE, block, context, error)
     return render(RECORDS_TEMPLATE, block=block, **context)
 
 
