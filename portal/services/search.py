@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import cached_property
 
-from flask import current_app
+from flask import current_app, g, has_app_context
 from redis.exceptions import RedisError
 from sqlalchemy import select
 from sqlalchemy.orm import contains_eager
@@ -69,7 +69,17 @@ CATALOGUE_TTL = 300  # a backstop; changes to doctors and clinics call forget_ca
 
 
 def _catalogue(key: str, query) -> list[str]:
-    """A short list every search form shows, cached; the database when the cache is down."""
+    """A short list every search form shows, cached; the database when the cache is down.
+
+    Read once per request: the search page shows it and validate_criteria checks against it.
+    """
+    memo = g.setdefault("catalogue", {}) if has_app_context() else {}
+    if key not in memo:
+        memo[key] = _read_catalogue(key, query)
+    return memo[key]
+
+
+def _read_catalogue(key: str, query) -> list[str]:
     try:
         values = cache.get(key)
     except (RedisError, OSError):
@@ -96,6 +106,8 @@ def cities() -> list[str]:
 
 def forget_catalogue() -> None:
     """Call after adding or changing doctors or clinics, so search forms list them at once."""
+    if has_app_context():
+        g.pop("catalogue", None)
     with suppress(RedisError, OSError):
         cache.delete_many(*CATALOGUE_KEYS)
 
