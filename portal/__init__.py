@@ -87,6 +87,7 @@ def register_database(app: Flask) -> None:
         configure_engine_options,
         configure_replica_bind,
         end_read_only_transactions,
+        init_read_only_requests,
     )
     from portal.extensions import db, migrate
     from portal.replica import init_replica
@@ -97,6 +98,7 @@ def register_database(app: Flask) -> None:
     configure_engine_options(app)
     configure_replica_bind(app)
     db.init_app(app)
+    init_read_only_requests(app)  # before the replica's routing takes a connection
     end_read_only_transactions(app)
     init_replica(app)  # lag-tolerant reads to DATABASE_REPLICA_URL when it is set
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)

@@ -2,8 +2,11 @@
 
 import logging
 import re
+import weakref
+from collections.abc import Callable
 
-from flask import Flask, g, has_app_context
+from flask import Flask, g, has_app_context, request
+from flask_sqlalchemy.session import Session as FlaskSQLAlchemySession
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
@@ -80,9 +83,80 @@ def _sqlite_begin_immediate(conn):
 
 @event.listens_for(Engine, "before_cursor_execute")
 def _note_writes(conn, cursor, statement, parameters, context, executemany):
-    """Remember, for the app context, that something other than a read was sent."""
-    if not _READ_ONLY_STATEMENT.match(statement) and has_app_context():
+    """Remember, for the app context, that something other than a read was sent; refuse to
+    send it at all on a read-only request's connection (it would commit on its own)."""
+    if _READ_ONLY_STATEMENT.match(statement):
+        return
+    if conn.get_execution_options().get(READ_ONLY_OPTION):
+        raise WriteInReadOnlyRequest(statement.split(None, 1)[0] if statement.strip() else "")
+    if has_app_context():
         g.db_wrote = True
+
+
+# Requests that only read ----------------------------------------------------------------------
+#
+# A transaction costs a PostgreSQL request two round trips of its own, BEGIN before the first
+# query and COMMIT after the last, and on this kind of machine a round trip costs about as much
+# CPU as a keyset query. A view that only reads (a history page, a search, a video token) needs
+# no transaction: each of its statements sees a consistent snapshot of its own. Such a view is
+# marked @read_only; its request's session then takes its connections in autocommit, and any
+# statement other than SELECT or SHOW sent on them is refused (WriteInReadOnlyRequest), so a
+# write can never slip out of a transaction unnoticed.
+
+READ_ONLY_KEY = "portal.read_only"  # session.info: this session's request only reads
+READ_ONLY_OPTION = "portal_read_only"  # execution option of the autocommit engines below
+_read_only_engines: "weakref.WeakKeyDictionary[Engine, Engine]" = weakref.WeakKeyDictionary()
+
+
+class WriteInReadOnlyRequest(RuntimeError):
+    """A view marked @read_only sent a statement that changes data: a programming error."""
+
+    def __init__(self, verb: str):
+        super().__init__(f"{verb} sent by a request marked read-only")
+
+
+def read_only(view: Callable) -> Callable:
+    """Mark a view that only reads: its SELECTs run in autocommit, without BEGIN and COMMIT."""
+    view.read_only = True
+    return view
+
+
+def _read_only_engine(engine: Engine) -> Engine:
+    """The engine's autocommit twin (same pool), one per engine."""
+    if engine.get_execution_options().get(READ_ONLY_OPTION):
+        return engine
+    twin = _read_only_engines.get(engine)
+    if twin is None:
+        twin = engine.execution_options(isolation_level="AUTOCOMMIT", **{READ_ONLY_OPTION: True})
+        _read_only_engines[engine] = twin
+    return twin
+
+
+class PortalSession(FlaskSQLAlchemySession):
+    """Flask-SQLAlchemy's session, whose engines are the autocommit twins in a read-only request."""
+
+    def get_bind(self, mapper=None, clause=None, bind=None, **kwargs):
+        chosen = super().get_bind(mapper=mapper, clause=clause, bind=bind, **kwargs)
+        if self.info.get(READ_ONLY_KEY) and isinstance(chosen, Engine) and is_postgres(chosen):
+            return _read_only_engine(chosen)
+        return chosen
+
+
+def init_read_only_requests(app: Flask) -> None:
+    """Before anything else touches the database, a @read_only view's session reads only.
+
+    PostgreSQL only: SQLite's transactions are begun by our own "begin" hook (BEGIN IMMEDIATE),
+    which autocommit would leave open.
+    """
+    from portal.extensions import db
+
+    @app.before_request
+    def start_read_only_request() -> None:
+        view = app.view_functions.get(request.endpoint or "")
+        if getattr(view, "read_only", False):
+            session = db.session()
+            if not session.in_transaction():
+                session.info[READ_ONLY_KEY] = True
 
 
 def end_read_only_transactions(app: Flask) -> None:

@@ -10,6 +10,8 @@ from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
 from sqlalchemy import MetaData
 
+from portal.database import PortalSession
+
 # Explicit constraint names, so migrations and downgrades are predictable on every backend.
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -20,9 +22,10 @@ NAMING = {
 }
 
 # expire_on_commit=False: a view that commits and then renders the rows it wrote should not
-# reload each of them.
+# reload each of them. PortalSession: a @read_only view's reads run without a transaction.
 db = SQLAlchemy(
-    metadata=MetaData(naming_convention=NAMING), session_options={"expire_on_commit": False}
+    metadata=MetaData(naming_convention=NAMING),
+    session_options={"expire_on_commit": False, "class_": PortalSession},
 )
 migrate = Migrate()
 login_manager = LoginManager()

@@ -46,6 +46,12 @@ booked = client.post("/patient/book", data={**fields, "kind": "in_person", "reas
 assert booked.status_code == 303, booked.status_code
 again = client.post("/patient/book", data={**fields, "kind": "in_person"})
 assert again.status_code == 409, again.status_code  # the same slot again: refused
+history = client.get("/patient/history?status=scheduled&from=2000-01-01&to=2099-12-31")
+assert history.status_code == 200 and "Smoke test" in history.get_data(as_text=True)
+older = client.get("/patient/history?section=older")
+assert older.status_code == 200, older.status_code
+records = client.get("/patient/records?from=2000-01-01&to=2099-12-31")
+assert records.status_code == 200, records.status_code
 print("embedded default OK")
 """
 

@@ -10,6 +10,7 @@ from portal.api.schemas import MAX_BIGINT_ID, AppointmentOut, BookingIn, VideoTo
 from portal.api.security import api_user, bearer_required
 from portal.api.serializers import appointment_out
 from portal.api.spec import BEARER, answers, api_spec
+from portal.database import read_only
 from portal.extensions import db
 from portal.models import Appointment, utcnow
 from portal.services.authz import can_join_video, require
@@ -50,7 +51,7 @@ def book():
         raise SlotNotOffered("That time is not a free slot of this doctor.")
     appointment = book_appointment(
         BookingRequest(
-            patient_id=api_user().patient.id,
+            patient_id=api_user().patient_id,
             doctor_id=body.doctor_id,
             starts_at=body.starts_at,
             kind=body.kind,
@@ -77,6 +78,7 @@ def cancel(appointment_id: int):
 
 
 @bp.post("/appointments/<int:appointment_id>/video-token")
+@read_only
 @bearer_required("patient", "doctor")
 @api_spec.validate(
     resp=answers(401, 403, 404, 409, HTTP_200=VideoTokenOut), tags=TAGS, security=BEARER

@@ -8,6 +8,7 @@ from portal.api.schemas import MAX_ID, ScheduleOut, ScheduleQuery
 from portal.api.security import api_user, bearer_required
 from portal.api.serializers import schedule_item_out
 from portal.api.spec import BEARER, answers, api_spec
+from portal.database import read_only
 from portal.extensions import db
 from portal.models import Doctor, utcnow
 from portal.services.authz import can_manage_doctor, require
@@ -17,6 +18,7 @@ TAGS = ["doctors"]
 
 
 @bp.get("/doctors/<int:doctor_id>/schedule")
+@read_only
 @bearer_required()
 @api_spec.validate(
     query=ScheduleQuery,

@@ -6,6 +6,7 @@ service in the transaction that reads them, exactly as for the portal.
 """
 
 from flask import request
+from sqlalchemy import bindparam, select
 
 from portal.api.blueprint import bp
 from portal.api.errors import not_found
@@ -13,6 +14,7 @@ from portal.api.schemas import MAX_ID, HistoryOut, HistoryQuery, RecordsOut, Rec
 from portal.api.security import api_user, bearer_required
 from portal.api.serializers import appointment_out, record_out
 from portal.api.spec import BEARER, answers, api_spec
+from portal.database import read_only
 from portal.errors import error_response
 from portal.extensions import db
 from portal.models import Patient
@@ -33,14 +35,20 @@ bp.register_error_handler(
 )
 
 
-def _patient_or_404(patient_id: int) -> Patient:
-    patient = db.session.get(Patient, patient_id) if patient_id <= MAX_ID else None
-    if patient is None:
+_EXISTING_PATIENT = select(Patient.id).where(Patient.id == bindparam("id"))
+
+
+def _existing_patient(patient_id: int) -> int:
+    """The id of a patient who exists (404 otherwise); a patient's own id needs no query."""
+    if patient_id == api_user().patient_id:
+        return patient_id
+    if patient_id > MAX_ID or db.session.scalar(_EXISTING_PATIENT, {"id": patient_id}) is None:
         raise not_found("patient")
-    return patient
+    return patient_id
 
 
 @bp.get("/patients/<int:patient_id>/appointments")
+@read_only
 @bearer_required()
 @api_spec.validate(
     query=HistoryQuery,
@@ -50,11 +58,11 @@ def _patient_or_404(patient_id: int) -> Patient:
 )
 def appointments(patient_id: int):
     """A patient's appointments, newest first (filters: status, from, to as local dates)."""
-    patient = _patient_or_404(patient_id)
-    require(can_see_patient(api_user(), patient.id))
+    patient_id = _existing_patient(patient_id)
+    require(can_see_patient(api_user(), patient_id))
     query: HistoryQuery = request.context.query
     page = appointment_history(
-        patient.id,
+        patient_id,
         limit=query.limit,
         cursor=query.cursor,
         status=query.status,
@@ -76,11 +84,11 @@ def appointments(patient_id: int):
 )
 def medical_records(patient_id: int):
     """A patient's current medical records, newest first; each page read is audited."""
-    patient = _patient_or_404(patient_id)
+    patient_id = _existing_patient(patient_id)
     query: RecordsQuery = request.context.query
     page = medical_records_page(
         api_user(),
-        patient.id,
+        patient_id,
         limit=query.limit,
         cursor=query.cursor,
         record_type=query.record_type,

@@ -13,6 +13,7 @@ from portal.api.schemas import (
 from portal.api.security import bearer_required
 from portal.api.serializers import clinic_out, search_result_out
 from portal.api.spec import BEARER, ModelJSON, answers, api_spec
+from portal.database import read_only
 from portal.models import utcnow
 from portal.services.directory import clinics_page
 from portal.services.search import (
@@ -27,6 +28,7 @@ SEARCH_JSON_VERSION = "1"
 
 
 @bp.get("/specializations")
+@read_only
 @api_spec.validate(resp=answers(HTTP_200=SpecializationsOut), tags=TAGS)
 def list_specializations():
     """Every specialization a doctor practises, alphabetically."""
@@ -34,6 +36,7 @@ def list_specializations():
 
 
 @bp.get("/clinics")
+@read_only
 @api_spec.validate(query=ClinicsQuery, resp=answers(400, 422, HTTP_200=ClinicsOut), tags=TAGS)
 def list_clinics():
     """Clinics by name, optionally in one city, a page at a time."""
@@ -43,6 +46,7 @@ def list_clinics():
 
 
 @bp.get("/appointments/search")
+@read_only
 @bearer_required()
 @api_spec.validate(
     query=SearchQuery,

@@ -10,8 +10,8 @@ from functools import wraps
 from flask import g, request
 
 from portal.api.errors import ApiError
-from portal.models import User
-from portal.services.tokens import user_for_access_token
+from portal.services.authz import Principal
+from portal.services.tokens import principal_for_access_token
 
 
 def bearer_required(*roles: str):
@@ -25,7 +25,7 @@ def bearer_required(*roles: str):
                 raise ApiError(
                     401, "unauthenticated", "Send an access token: Authorization: Bearer <token>."
                 )
-            user = user_for_access_token(token.strip())
+            user = principal_for_access_token(token.strip())
             if roles and user.role not in roles:
                 raise ApiError(403, "forbidden", "Your role may not use this endpoint.")
             g.api_user = user
@@ -36,6 +36,6 @@ def bearer_required(*roles: str):
     return decorator
 
 
-def api_user() -> User:
-    """The user of the current request's access token."""
+def api_user() -> Principal:
+    """Who the current request's access token was issued to (ids and role, not the ORM User)."""
     return g.api_user

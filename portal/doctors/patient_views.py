@@ -8,6 +8,7 @@ from flask import abort
 from flask_login import current_user
 
 from portal.auth.access import doctor_required
+from portal.database import read_only
 from portal.doctors.blueprint import bp
 from portal.extensions import db
 from portal.models import Patient
@@ -26,6 +27,7 @@ def _treated_patient(patient_id: int) -> Patient:
 
 
 @bp.route("/patients/<int:patient_id>/history")
+@read_only
 @doctor_required
 def patient_history(patient_id: int):
     """A patient's visits (with every doctor), as infinite scroll."""

@@ -36,5 +36,13 @@ class User(UserMixin, db.Model):
     def is_active(self) -> bool:  # Flask-Login refuses inactive users
         return self.active
 
+    @property
+    def patient_id(self) -> int | None:
+        return self.patient.id if self.patient is not None else None
+
+    @property
+    def doctor_id(self) -> int | None:
+        return self.doctor.id if self.doctor is not None else None
+
     def __repr__(self) -> str:
         return f"<User {self.id} {self.role}>"

@@ -15,6 +15,7 @@ from flask import Blueprint, Response, abort, request, url_for
 from flask_login import current_user
 
 from portal.auth.access import patient_required
+from portal.database import read_only
 from portal.htmx import is_partial, render
 from portal.models import RECORD_TYPES, STATUSES, Patient, User, utcnow
 from portal.services.authz import can_see_patient
@@ -222,6 +223,7 @@ def records_response(
 
 
 @bp.route("/history")
+@read_only
 @patient_required
 def appointments():
     """The signed-in patient's visits: upcoming, the last 6 months, older on request."""

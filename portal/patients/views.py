@@ -8,6 +8,7 @@ from jinja2_fragments.flask import render_block
 from markupsafe import Markup
 
 from portal.auth.access import patient_required
+from portal.database import read_only
 from portal.extensions import db
 from portal.htmx import is_partial, render, respond
 from portal.models import Appointment, Doctor, utcnow
@@ -69,6 +70,7 @@ def _own_appointment(appointment_id: int) -> Appointment:
 
 
 @bp.route("/")
+@read_only
 @patient_required
 def home():
     """The patient's upcoming visits."""
@@ -78,6 +80,7 @@ def home():
 
 
 @bp.route("/search")
+@read_only
 @patient_required
 def search():
     """Search by specialization and city or clinic; doctors soonest-free first, infinite scroll."""
@@ -145,6 +148,7 @@ DOCTOR_PAGE_DAYS = 7
 
 
 @bp.route("/doctors/<int:doctor_id>")
+@read_only
 @patient_required
 def doctor(doctor_id: int):
     """One doctor's free times for a week (from date_from, default today), every slot of each

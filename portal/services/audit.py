@@ -12,8 +12,9 @@ from flask import has_request_context, request
 from sqlalchemy.exc import SQLAlchemyError
 
 from portal.extensions import db
-from portal.models import AuditLog, User, utcnow
+from portal.models import AuditLog, utcnow
 from portal.request_context import current_request_id
+from portal.services.authz import Actor
 
 READ = "records.read"
 WRITE = "records.write"
@@ -32,7 +33,7 @@ def request_address() -> str | None:
 
 
 def add_audit_row(
-    actor: User,
+    actor: Actor,
     patient_id: int,
     record_ids: Sequence[int],
     action: str,
@@ -65,14 +66,14 @@ def add_audit_row(
 
 
 def audit_record_read(
-    actor: User, patient_id: int, record_ids: Sequence[int], *, action: str = READ
+    actor: Actor, patient_id: int, record_ids: Sequence[int], *, action: str = READ
 ) -> AuditLog:
     """Audit a read of these records of a patient, in the transaction that selected them."""
     return add_audit_row(actor, patient_id, record_ids, action)
 
 
 def audit_record_write(
-    actor: User, patient_id: int, record_ids: Sequence[int], *, action: str = WRITE
+    actor: Actor, patient_id: int, record_ids: Sequence[int], *, action: str = WRITE
 ) -> AuditLog:
     """Audit a write (or, with action=AMEND, an amendment) of records, in the writing transaction.
 

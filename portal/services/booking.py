@@ -15,9 +15,9 @@ from sqlalchemy.exc import DBAPIError
 
 from portal.extensions import db
 from portal.metrics import BOOKING_CONFLICTS
-from portal.models import KINDS, Appointment, Doctor, Patient, User
+from portal.models import KINDS, Appointment, Doctor, Patient
 from portal.services import availability_cache, outbox
-from portal.services.authz import NotAllowed, can_cancel_appointment, require
+from portal.services.authz import Actor, NotAllowed, can_cancel_appointment, require
 from portal.services.availability import Slot, offered_slot
 from portal.services.search import earliest_bookable
 
@@ -174,7 +174,7 @@ def book_appointment(request: BookingRequest, now: datetime) -> Appointment:
 
 
 def cancel_appointment(
-    appointment_id: int, actor: User, now: datetime, notify: bool = True
+    appointment_id: int, actor: Actor, now: datetime, notify: bool = True
 ) -> Appointment:
     """Cancel a scheduled appointment; patients only until the cutoff before the visit."""
     appointment = db.session.scalar(
@@ -202,7 +202,7 @@ def cancel_appointment(
 
 
 def reschedule_appointment(
-    appointment_id: int, actor: User, new_starts_at: datetime, now: datetime
+    appointment_id: int, actor: Actor, new_starts_at: datetime, now: datetime
 ) -> Appointment:
     """Move a visit to another slot of the same doctor, atomically: both changes or neither."""
     old = db.session.scalar(

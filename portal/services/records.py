@@ -10,21 +10,24 @@ shows current versions only (rows no other row supersedes), each amendment with 
 record it replaced, so nobody reads an outdated diagnosis as if it were the current one.
 """
 
+import functools
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import exists, select, tuple_
+from sqlalchemy import Select, bindparam, exists, select, tuple_
 from sqlalchemy.orm import aliased, contains_eager
 
 from portal.extensions import db
-from portal.models import RECORD_TYPES, Clinic, Doctor, MedicalRecord, User
+from portal.models import RECORD_TYPES, Clinic, Doctor, MedicalRecord
 from portal.services.audit import AuditFailed, audit_record_read, commit_with_audit
-from portal.services.authz import NotAllowed, can_see_patient
+from portal.services.authz import Actor, NotAllowed, can_see_patient
 from portal.services.history import (
     InvalidFilter,
     check_date_range,
     keyset_key,
+    keyset_params,
     local_date_conditions,
+    local_date_params,
 )
 from portal.services.pagination import (
     DEFAULT_LIMIT,
@@ -61,7 +64,7 @@ class RecordEntry:
         return (self.record.created_at, self.record.id)
 
 
-def record_read_allowed(actor: User, patient_id: int) -> bool:
+def record_read_allowed(actor: Actor, patient_id: int) -> bool:
     """May `actor` read this patient's medical records?
 
     A patient only their own; a doctor only patients they have (or had) an appointment with
@@ -73,7 +76,7 @@ def record_read_allowed(actor: User, patient_id: int) -> bool:
     return can_see_patient(actor, patient_id)
 
 
-def require_record_read(actor: User, patient_id: int) -> None:
+def require_record_read(actor: Actor, patient_id: int) -> None:
     """NotAllowed (a 403) unless the actor may read the patient's records."""
     if not record_read_allowed(actor, patient_id):
         raise NotAllowed("not allowed to read these medical records")
@@ -104,6 +107,26 @@ def _select_page(
     date_to: date | None,
 ) -> list[RecordEntry]:
     """limit+1 current records, newest first, with doctor, clinic and the amended row's date."""
+    query = _records_statement(
+        record_type is not None, date_from is not None, date_to is not None, after is not None
+    )
+    params = {
+        "patient_id": patient_id,
+        "record_type": record_type,
+        "limit": limit + 1,
+        **local_date_params(date_from, date_to),
+        **keyset_params(after),
+    }
+    return [
+        RecordEntry(record, record.supersedes_id, replaced_at)
+        for record, replaced_at in db.session.execute(query, params)
+    ]
+
+
+@functools.cache
+def _records_statement(record_type: bool, date_from: bool, date_to: bool, after: bool) -> Select:
+    """A page's statement for one shape of filters, built once (history._history_statement
+    says why); its values are bound parameters."""
     replaced = aliased(MedicalRecord, name="replaced")
     newer = aliased(MedicalRecord, name="newer")
     query = (
@@ -113,26 +136,22 @@ def _select_page(
         .outerjoin(replaced, replaced.id == MedicalRecord.supersedes_id)
         .options(contains_eager(MedicalRecord.doctor).contains_eager(Doctor.clinic))
         .where(
-            MedicalRecord.patient_id == patient_id,
+            MedicalRecord.patient_id == bindparam("patient_id"),
             ~exists().where(newer.supersedes_id == MedicalRecord.id),
             *local_date_conditions(MedicalRecord.created_at, Clinic.timezone, date_from, date_to),
         )
     )
-    if record_type is not None:
-        query = query.where(MedicalRecord.record_type == record_type)
-    if after is not None:
-        query = query.where(tuple_(MedicalRecord.created_at, MedicalRecord.id) < keyset_key(*after))
-    query = query.order_by(MedicalRecord.created_at.desc(), MedicalRecord.id.desc()).limit(
-        limit + 1
+    if record_type:
+        query = query.where(MedicalRecord.record_type == bindparam("record_type"))
+    if after:
+        query = query.where(tuple_(MedicalRecord.created_at, MedicalRecord.id) < keyset_key())
+    return query.order_by(MedicalRecord.created_at.desc(), MedicalRecord.id.desc()).limit(
+        bindparam("limit")
     )
-    return [
-        RecordEntry(record, record.supersedes_id, replaced_at)
-        for record, replaced_at in db.session.execute(query)
-    ]
 
 
 def medical_records_page(
-    actor: User,
+    actor: Actor,
     patient_id: int,
     *,
     limit: int = DEFAULT_LIMIT,

@@ -23,10 +23,11 @@ from datetime import datetime, timedelta
 
 import jwt
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
 from portal.extensions import db
-from portal.models import RefreshToken, User, utcnow
+from portal.models import Doctor, Patient, RefreshToken, User, utcnow
+from portal.services.authz import Principal
 
 ALGORITHM = "HS256"
 AUDIENCE = "portal-api"
@@ -35,6 +36,23 @@ ACCESS_TYPE = "access"
 REFRESH_TOKEN_BYTES = 32  # 256 bits
 
 _tokens = RefreshToken.__table__  # Core statements: no ORM bookkeeping on the hot path
+
+# Every API request resolves its token to these columns: one row, no ORM entities, and a
+# statement built once (history._history_statement says why).
+_PRINCIPAL = (
+    select(
+        User.id,
+        User.role,
+        User.active,
+        User.clinic_id,
+        Patient.id,
+        Doctor.id,
+        User.password_changed_at,
+    )
+    .outerjoin(Patient, Patient.user_id == User.id)
+    .outerjoin(Doctor, Doctor.user_id == User.id)
+    .where(User.id == bindparam("user_id"))
+)
 
 
 class InvalidToken(Exception):
@@ -88,7 +106,7 @@ def issue_access_token(user: User, now: datetime | None = None) -> str:
     return jwt.encode(claims, _signing_key(), algorithm=ALGORITHM)
 
 
-def user_for_access_token(token: str) -> User:
+def principal_for_access_token(token: str) -> Principal:
     """The active user an access token was issued to; InvalidToken for anything else.
 
     Refused: a bad signature, another algorithm, expiry, a token of another kind, a user
@@ -110,12 +128,15 @@ def user_for_access_token(token: str) -> User:
     subject = claims["sub"]
     if claims.get("type") != ACCESS_TYPE or not subject.isdigit() or len(subject) > 18:
         raise InvalidToken("invalid_token", "The access token is not valid.")
-    user = db.session.get(User, int(subject))
-    if user is None or not user.active or user.role != claims.get("role"):
+    row = db.session.connection().execute(_PRINCIPAL, {"user_id": int(subject)}).first()
+    if row is None:
         raise InvalidToken("invalid_token", "The access token is not valid.")
-    if claims["iat"] < int(user.password_changed_at.timestamp()):
+    principal = Principal(*row[:6])
+    if not principal.active or principal.role != claims.get("role"):
+        raise InvalidToken("invalid_token", "The access token is not valid.")
+    if claims["iat"] < int(row.password_changed_at.timestamp()):
         raise InvalidToken("invalid_token", "The password has changed; please sign in again.")
-    return user
+    return principal
 
 
 def _new_refresh_token(

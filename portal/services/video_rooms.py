@@ -38,6 +38,7 @@ from portal.providers import Permanent, ProviderError, Retryable, Uncertain, get
 # 150 ms to import, which the first token of every fresh gunicorn worker used to pay.
 from portal.providers import video as _video_provider  # noqa: F401
 from portal.services import outbox
+from portal.services.authz import Actor
 
 log = logging.getLogger(__name__)
 
@@ -212,7 +213,7 @@ def appointment_with_room(appointment_id: int) -> tuple[Appointment, VideoRoom |
 _UNREAD = object()
 
 
-def video_access_token(appointment: Appointment, user: User, room=_UNREAD) -> dict:
+def video_access_token(appointment: Appointment, user: Actor, room=_UNREAD) -> dict:
     """Sign a token for the visit's pre-made room: no network call. RoomNotReady otherwise.
 
     The caller has already checked that `user` is the visit's patient or doctor. `room` is the

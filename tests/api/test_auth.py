@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 from portal.config import TestConfig
 from portal.extensions import db
 from portal.models import RefreshToken, User
-from portal.services.tokens import issue_tokens, user_for_access_token
+from portal.services.tokens import issue_tokens, principal_for_access_token
 from tests.api.conftest import assert_error_shape
 from tests.factories import gen_doctor, gen_patient
 
@@ -55,7 +55,7 @@ def test_login_answers_the_contract_of_design_md(api, app):
         "clinic_id": None,
     }
     with app.app_context():
-        assert user_for_access_token(body["access_token"]).id == patient.user_id
+        assert principal_for_access_token(body["access_token"]).id == patient.user_id
 
 
 def test_a_doctor_signs_in_with_their_doctor_id(api):
