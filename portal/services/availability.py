@@ -18,6 +18,7 @@ from sqlalchemy import or_, select
 from portal.extensions import db
 from portal.models import Appointment, Doctor, DoctorSchedule, ScheduleException
 from portal.services.availability_cache import CachedDays
+from portal.services.directory import DoctorCard
 from portal.services.slots import Rule, Slot
 
 
@@ -105,7 +106,7 @@ def window_bounds(
 
 
 def load_calendars(
-    doctors: list[Doctor], date_from: date, date_to: date
+    doctors: list[Doctor | DoctorCard], date_from: date, date_to: date
 ) -> dict[int, DoctorCalendar]:
     """Rules, time off and active appointments of these doctors for the window: three queries."""
     if not doctors:
@@ -160,7 +161,7 @@ def load_calendars(
 
 
 def free_slots(
-    doctors: list[Doctor],
+    doctors: list[Doctor | DoctorCard],
     date_from: date,
     date_to: date,
     not_before: datetime,
@@ -203,7 +204,9 @@ def free_slots(
     return result
 
 
-def cached_days(doctors: list[Doctor], date_from: date, date_to: date) -> CachedDays | None:
+def cached_days(
+    doctors: list[Doctor | DoctorCard], date_from: date, date_to: date
+) -> CachedDays | None:
     """The cache's versioned keys for these doctors and days (entries not read yet); None when
     the availability cache is switched off."""
     if not current_app.config["AVAILABILITY_CACHE_ENABLED"]:

@@ -44,7 +44,11 @@ def _generation_key(doctor_id: int) -> str:
 
 
 def _day_version_key(doctor_id: int, day: date) -> str:
-    return f"avail:ver:{doctor_id}:{day.isoformat()}"
+    return _version_key(doctor_id, day.isoformat())
+
+
+def _version_key(doctor_id: int, isoday: str) -> str:
+    return f"avail:ver:{doctor_id}:{isoday}"
 
 
 def _entry_key(doctor_id: int, day: date, generation: int, version: int) -> str:
@@ -164,11 +168,14 @@ class CachedDays:
 
     def __init__(self, doctor_ids: list[int], days: list[date]):
         self._hits: dict[tuple[int, date], list[Slot]] = {}
-        self.keys: dict[tuple[int, date], str] = {}
+        self._doctor_ids = doctor_ids
+        self._days = days
+        self._versions: list = []
+        self._keys: dict[tuple[int, date], str] | None = None
         self.available = not cache_is_full()  # its entries may miss refused invalidations
         self._loaded = False
         if self.available:
-            self._guarded(self._read_versions, doctor_ids, days)
+            self._guarded(self._read_versions)
 
     def _guarded(self, read, *args) -> None:
         try:
@@ -178,27 +185,43 @@ class CachedDays:
             _failed(error)
             self.available = False
             self._hits.clear()
-            self.keys.clear()
+            self._versions = []
+            self._keys = {}
 
-    def _read_versions(self, doctor_ids: list[int], days: list[date]) -> None:
-        version_keys = [_generation_key(d) for d in doctor_ids] + [
-            _day_version_key(d, day) for d in doctor_ids for day in days
+    def _read_versions(self) -> None:
+        isodays = [day.isoformat() for day in self._days]
+        version_keys = [_generation_key(d) for d in self._doctor_ids] + [
+            _version_key(d, isoday) for d in self._doctor_ids for isoday in isodays
         ]
-        values = cache.get_many(*version_keys) if version_keys else []
-        generations = dict(zip(doctor_ids, values[: len(doctor_ids)], strict=True))
-        day_versions = iter(values[len(doctor_ids) :])
-        for doctor_id in doctor_ids:
-            for day in days:
-                version = next(day_versions)
-                self.keys[(doctor_id, day)] = _entry_key(
-                    doctor_id, day, int(generations[doctor_id] or 0), int(version or 0)
-                )
+        self._versions = cache.get_many(*version_keys) if version_keys else []
+
+    @property
+    def keys(self) -> dict[tuple[int, date], str]:
+        """The versioned entry key of every (doctor, day), made on first use (a whole result
+        list found by the fingerprint never needs them)."""
+        if self._keys is None:
+            self._keys = {}
+            if self.available:
+                count = len(self._doctor_ids)
+                generations = [int(value or 0) for value in self._versions[:count]]
+                day_versions = iter(self._versions[count:])
+                for doctor_id, generation in zip(self._doctor_ids, generations, strict=True):
+                    for day in self._days:
+                        version = int(next(day_versions) or 0)
+                        self._keys[(doctor_id, day)] = _entry_key(
+                            doctor_id, day, generation, version
+                        )
+        return self._keys
 
     @property
     def fingerprint(self) -> str | None:
-        """Every versioned key, in order: it changes with any change to these doctor-days.
-        None while the cache is unavailable."""
-        return "\n".join(self.keys.values()) if self.available else None
+        """The doctors, the days and every version read, in order: it changes with any change
+        to these doctor-days. None while the cache is unavailable."""
+        if not self.available:
+            return None
+        days = f"{self._days[0]}..{self._days[-1]}" if self._days else ""
+        versions = ",".join(str(int(value or 0)) for value in self._versions)
+        return f"{self._doctor_ids}|{days}|{versions}"
 
     @property
     def hits(self) -> dict[tuple[int, date], list[Slot]]:

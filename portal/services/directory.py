@@ -1,4 +1,8 @@
-"""The clinic directory: clinics by name, optionally in one city, keyset-paginated."""
+"""The clinic directory: clinics by name, optionally in one city, keyset-paginated; and the
+read-only cards of a doctor and their clinic that lists show (history, search results)."""
+
+from dataclasses import dataclass
+from decimal import Decimal
 
 from sqlalchemy import select, tuple_
 
@@ -12,6 +16,23 @@ from portal.services.pagination import (
     page_from_rows,
     parse_limit,
 )
+
+
+@dataclass(frozen=True, slots=True)
+class ClinicCard:
+    id: int
+    name: str
+    city: str
+    timezone: str
+
+
+@dataclass(frozen=True, slots=True)
+class DoctorCard:
+    id: int
+    full_name: str
+    specialization: str
+    consultation_fee: Decimal
+    clinic: ClinicCard
 
 
 def clinics_page(

@@ -20,7 +20,6 @@ import functools
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, Date, Select, bindparam, event, func, select, tuple_
@@ -29,6 +28,7 @@ from sqlalchemy.engine import Engine
 from portal.extensions import db
 from portal.models import STATUSES, Appointment, Clinic, Doctor
 from portal.models.types import BigId, UTCDateTime
+from portal.services.directory import ClinicCard, DoctorCard
 from portal.services.pagination import (
     DEFAULT_LIMIT,
     Page,
@@ -142,23 +142,6 @@ def history_scope(
         f"history:patient:{patient_id}:{status or ''}:"
         f"{date_from.isoformat() if date_from else ''}:{date_to.isoformat() if date_to else ''}"
     )
-
-
-@dataclass(frozen=True, slots=True)
-class ClinicCard:
-    id: int
-    name: str
-    city: str
-    timezone: str
-
-
-@dataclass(frozen=True, slots=True)
-class DoctorCard:
-    id: int
-    full_name: str
-    specialization: str
-    consultation_fee: Decimal
-    clinic: ClinicCard
 
 
 @dataclass(frozen=True, slots=True)

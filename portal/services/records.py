@@ -15,12 +15,13 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from sqlalchemy import Select, bindparam, exists, select, tuple_
-from sqlalchemy.orm import aliased, contains_eager
+from sqlalchemy.orm import aliased
 
 from portal.extensions import db
 from portal.models import RECORD_TYPES, Clinic, Doctor, MedicalRecord
 from portal.services.audit import AuditFailed, audit_record_read, commit_with_audit
 from portal.services.authz import Actor, NotAllowed, can_see_patient
+from portal.services.directory import ClinicCard, DoctorCard
 from portal.services.history import (
     InvalidFilter,
     check_date_range,
@@ -47,11 +48,28 @@ __all__ = [
 ]
 
 
+@dataclass(frozen=True, slots=True)
+class RecordCard:
+    """One medical record as a list shows it: read-only, made from the query's columns."""
+
+    id: int
+    patient_id: int
+    appointment_id: int
+    doctor_id: int
+    created_at: datetime
+    record_type: str
+    diagnosis: str | None
+    prescription: str | None
+    data: dict | list | None
+    supersedes_id: int | None
+    doctor: DoctorCard
+
+
 @dataclass(frozen=True)
 class RecordEntry:
     """One current medical record, with its doctor and clinic, and what it amends (if anything)."""
 
-    record: MedicalRecord
+    record: RecordCard
     amends_id: int | None = None
     amends_created_at: datetime | None = None
 
@@ -117,10 +135,16 @@ def _select_page(
         **local_date_params(date_from, date_to),
         **keyset_params(after),
     }
-    return [
-        RecordEntry(record, record.supersedes_id, replaced_at)
-        for record, replaced_at in db.session.execute(query, params)
-    ]
+    doctors: dict[int, DoctorCard] = {}
+    entries = []
+    for row in db.session.execute(query, params):
+        doctor = doctors.get(row.doctor_id)
+        if doctor is None:
+            clinic = ClinicCard(*row[11:15])
+            doctor = doctors[row.doctor_id] = DoctorCard(row.doctor_id, *row[15:18], clinic)
+        record = RecordCard(*row[:10], doctor)
+        entries.append(RecordEntry(record, record.supersedes_id, row.replaced_at))
+    return entries
 
 
 @functools.cache
@@ -130,11 +154,29 @@ def _records_statement(record_type: bool, date_from: bool, date_to: bool, after:
     replaced = aliased(MedicalRecord, name="replaced")
     newer = aliased(MedicalRecord, name="newer")
     query = (
-        select(MedicalRecord, replaced.created_at)
-        .join(MedicalRecord.doctor)
-        .join(Doctor.clinic)
+        select(
+            MedicalRecord.id,
+            MedicalRecord.patient_id,
+            MedicalRecord.appointment_id,
+            MedicalRecord.doctor_id,
+            MedicalRecord.created_at,
+            MedicalRecord.record_type,
+            MedicalRecord.diagnosis,
+            MedicalRecord.prescription,
+            MedicalRecord.data,
+            MedicalRecord.supersedes_id,
+            replaced.created_at.label("replaced_at"),
+            Clinic.id,
+            Clinic.name,
+            Clinic.city,
+            Clinic.timezone,
+            Doctor.full_name,
+            Doctor.specialization,
+            Doctor.consultation_fee,
+        )
+        .join(Doctor, Doctor.id == MedicalRecord.doctor_id)
+        .join(Clinic, Clinic.id == Doctor.clinic_id)
         .outerjoin(replaced, replaced.id == MedicalRecord.supersedes_id)
-        .options(contains_eager(MedicalRecord.doctor).contains_eager(Doctor.clinic))
         .where(
             MedicalRecord.patient_id == bindparam("patient_id"),
             ~exists().where(newer.supersedes_id == MedicalRecord.id),

@@ -4,6 +4,7 @@ One page costs a fixed number of queries whatever the number of doctors: the mat
 with their clinics (one JOIN), then the three availability reads for all of them at once.
 """
 
+import functools
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -11,7 +12,7 @@ from functools import cached_property
 
 from flask import current_app, g, has_app_context
 from redis.exceptions import RedisError
-from sqlalchemy import select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.orm import contains_eager
 
 from portal.extensions import cache, db
@@ -19,6 +20,7 @@ from portal.models import Clinic, Doctor, User
 from portal.replica import replica_safe_timeout
 from portal.services.availability import Slot, free_slots
 from portal.services.availability_cache import CachedDays
+from portal.services.directory import ClinicCard, DoctorCard
 from portal.services.pagination import BadCursor, Page, decode_cursor, page_from_rows
 
 
@@ -52,7 +54,7 @@ class SearchCriteria:
 class DoctorAvailability:
     """One search result: a doctor, their clinic, and their free slots per local day."""
 
-    doctor: Doctor
+    doctor: Doctor | DoctorCard  # a card in search results, the entity on a doctor's week page
     days: dict[date, list[Slot]]
 
     @cached_property
@@ -68,40 +70,48 @@ CATALOGUE_KEYS = ("catalogue:specializations", "catalogue:cities")
 CATALOGUE_TTL = 300  # a backstop; changes to doctors and clinics call forget_catalogue()
 
 
-def _catalogue(key: str, query) -> list[str]:
-    """A short list every search form shows, cached; the database when the cache is down.
+_CATALOGUE_QUERIES = {
+    # Every specialization a doctor practises (an index-only scan), every city with a clinic.
+    CATALOGUE_KEYS[0]: select(Doctor.specialization).distinct().order_by(Doctor.specialization),
+    CATALOGUE_KEYS[1]: select(Clinic.city).distinct().order_by(Clinic.city),
+}
 
-    Read once per request: the search page shows it and validate_criteria checks against it.
+
+def _catalogue() -> dict[str, list[str]]:
+    """The short lists every search form shows, cached; the database when the cache is down.
+
+    Both are read together (one round trip to Redis) and once per request: the search page
+    shows them and validate_criteria checks against them.
     """
-    memo = g.setdefault("catalogue", {}) if has_app_context() else {}
-    if key not in memo:
-        memo[key] = _read_catalogue(key, query)
-    return memo[key]
+    memo = g.get("catalogue") if has_app_context() else None
+    if memo is None:
+        memo = _read_catalogue()
+        if has_app_context():
+            g.catalogue = memo
+    return memo
 
 
-def _read_catalogue(key: str, query) -> list[str]:
+def _read_catalogue() -> dict[str, list[str]]:
     try:
-        values = cache.get(key)
+        values = dict(zip(CATALOGUE_KEYS, cache.get_many(*CATALOGUE_KEYS), strict=True))
     except (RedisError, OSError):
-        return list(db.session.scalars(query))
-    if values is None:
-        values = list(db.session.scalars(query))
-        with suppress(RedisError, OSError):
-            cache.set(key, values, timeout=replica_safe_timeout(CATALOGUE_TTL))
+        return {key: list(db.session.scalars(query)) for key, query in _CATALOGUE_QUERIES.items()}
+    for key, query in _CATALOGUE_QUERIES.items():
+        if values[key] is None:
+            values[key] = list(db.session.scalars(query))
+            with suppress(RedisError, OSError):
+                cache.set(key, values[key], timeout=replica_safe_timeout(CATALOGUE_TTL))
     return values
 
 
 def specializations() -> list[str]:
-    """Every specialization a doctor practises, alphabetically (an index-only scan)."""
-    return _catalogue(
-        CATALOGUE_KEYS[0],
-        select(Doctor.specialization).distinct().order_by(Doctor.specialization),
-    )
+    """Every specialization a doctor practises, alphabetically."""
+    return _catalogue()[CATALOGUE_KEYS[0]]
 
 
 def cities() -> list[str]:
     """Every city with a clinic, alphabetically."""
-    return _catalogue(CATALOGUE_KEYS[1], select(Clinic.city).distinct().order_by(Clinic.city))
+    return _catalogue()[CATALOGUE_KEYS[1]]
 
 
 def forget_catalogue() -> None:
@@ -145,20 +155,50 @@ def validate_criteria(
     return SearchCriteria(specialization, max(date_from, today), date_to, city or None, clinic_id)
 
 
-def matching_doctors(criteria: SearchCriteria) -> list[Doctor]:
-    """Active doctors of the specialization in the city or clinic, with their clinics: one query."""
+def matching_doctors(criteria: SearchCriteria) -> list[DoctorCard]:
+    """Active doctors of the specialization in the city or clinic, with their clinics: one query,
+    read into DoctorCards (what results show), not ORM entities."""
+    query = _matching_doctors_statement(criteria.clinic_id is not None, bool(criteria.city))
+    params = {
+        "specialization": criteria.specialization,
+        "clinic_id": criteria.clinic_id,
+        "city": criteria.city,
+    }
+    clinics: dict[int, ClinicCard] = {}
+    doctors = []
+    for doctor_id, name, specialization, fee, clinic_id, *clinic in db.session.execute(
+        query, params
+    ):
+        if clinic_id not in clinics:
+            clinics[clinic_id] = ClinicCard(clinic_id, *clinic)
+        doctors.append(DoctorCard(doctor_id, name, specialization, fee, clinics[clinic_id]))
+    return doctors
+
+
+@functools.cache
+def _matching_doctors_statement(clinic: bool, city: bool) -> Select:
+    """Built once per shape, then only given parameters (history._history_statement says why)."""
     query = (
-        select(Doctor)
-        .join(Doctor.clinic)
+        select(
+            Doctor.id,
+            Doctor.full_name,
+            Doctor.specialization,
+            Doctor.consultation_fee,
+            Clinic.id,
+            Clinic.name,
+            Clinic.city,
+            Clinic.timezone,
+        )
+        .join(Clinic, Clinic.id == Doctor.clinic_id)
         .join(User, User.id == Doctor.user_id)
-        .options(contains_eager(Doctor.clinic))
-        .where(Doctor.specialization == criteria.specialization, User.active.is_(True))
+        .where(Doctor.specialization == bindparam("specialization"), User.active.is_(True))
+        .order_by(Doctor.id)
     )
-    if criteria.clinic_id is not None:
-        query = query.where(Doctor.clinic_id == criteria.clinic_id)
-    if criteria.city:
-        query = query.where(Clinic.city == criteria.city)
-    return list(db.session.scalars(query))
+    if clinic:
+        query = query.where(Doctor.clinic_id == bindparam("clinic_id"))
+    if city:
+        query = query.where(Clinic.city == bindparam("city"))
+    return query
 
 
 def bookable_doctor(doctor_id: int) -> Doctor | None:
@@ -185,7 +225,7 @@ def search_availability(
     limit: int,
     cursor: str | None,
     now: datetime,
-    doctors: list[Doctor] | None = None,
+    doctors: list[DoctorCard] | None = None,
     cached: CachedDays | None = None,
 ) -> Page[DoctorAvailability]:
     """A page of doctors with free slots, soonest first, keyset over (first slot, doctor id).
