@@ -23,14 +23,21 @@ log = logging.getLogger(__name__)
 CARD_TTL = 3600
 # Part of every key: change it when the card or list templates change, so a deployment never
 # serves HTML rendered by the templates it replaced.
-MARKUP_VERSION = "2"
+MARKUP_VERSION = "3"
+# A card lists this many times a day, then "+N more" (a link to the doctor's week).
+SLOTS_PER_DAY = 4
 
 
 def card_key(result: DoctorAvailability) -> str:
-    """The content address of one card."""
+    """The content address of one card: what it shows, the first times of each day and how
+    many more there are."""
     parts = [MARKUP_VERSION, *doctor_fields(result.doctor)]
-    for slots in result.days.values():
-        parts.extend(f"{int(s.starts_at.timestamp())}-{int(s.ends_at.timestamp())}" for s in slots)
+    for day, slots in result.days.items():
+        parts.append(f"{day.isoformat()}+{len(slots)}")
+        parts.extend(
+            f"{int(s.starts_at.timestamp())}-{int(s.ends_at.timestamp())}"
+            for s in slots[:SLOTS_PER_DAY]
+        )
     return "frag:card:" + hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
 
@@ -44,7 +51,9 @@ def render_cards(results: list[DoctorAvailability]) -> list[Markup]:
     cards, fresh = [], {}
     for key, result, html in zip(keys, results, cached, strict=True):
         if html is None:
-            html = render_template("patients/_doctor_card.html", result=result)
+            html = render_template(
+                "patients/_doctor_card.html", result=result, per_day=SLOTS_PER_DAY
+            )
             fresh[key] = html
         # The card was rendered by our autoescaping template; its user text is escaped.
         cards.append(Markup(html))  # noqa: S704

@@ -10,6 +10,7 @@ exist on a spring-forward day is skipped, and a repeated time on a fall-back day
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from flask import current_app
@@ -46,34 +47,59 @@ def local_instant(day: date, wall: time, zone: ZoneInfo) -> datetime | None:
     return as_utc
 
 
-def grid_slots(rules: Iterable[Rule], day: date, timezone: str) -> list[Slot]:
-    """Every slot the weekly rules put on a local day, before time off and bookings."""
+def grid_slots(rules: Iterable[Rule], day: date, timezone: str) -> tuple[Slot, ...]:
+    """Every slot the weekly rules put on a local day, before time off and bookings.
+
+    A pure function of the rules that apply that day, the day and the zone, and doctors share
+    their templates (nine to five in quarter hours...): each distinct grid is made once per
+    process and kept, immutable.
+    """
+    return _grid(tuple(rule for rule in rules if rule.applies_on(day)), day, timezone)
+
+
+@lru_cache(maxsize=2048)
+def _grid(rules: tuple[Rule, ...], day: date, timezone: str) -> tuple[Slot, ...]:
     zone = ZoneInfo(timezone)
     # On a day without a clock change (all but two a year) local time is UTC plus one fixed
     # offset, so slots are plain arithmetic; only a change day converts slot by slot.
     offset = datetime.combine(day, time.min, tzinfo=zone).utcoffset()
     next_offset = datetime.combine(day + timedelta(days=1), time.min, tzinfo=zone).utcoffset()
     fixed = offset == next_offset
-    slots: set[Slot] = set()
+    slots: list[Slot] = []
     for rule in rules:
-        if not rule.applies_on(day):
-            continue
         step = timedelta(minutes=rule.slot_minutes)
         wall = datetime.combine(day, rule.start_time)
         last = datetime.combine(day, rule.end_time) - step
+        if fixed:
+            starts = (wall - offset).replace(tzinfo=UTC)
+            for _ in range((last - wall) // step + 1 if wall <= last else 0):
+                ends = starts + step
+                slots.append(Slot(starts, ends))
+                starts = ends
+            continue
         while wall <= last:
-            if fixed:
-                starts = (wall - offset).replace(tzinfo=UTC)
-            else:
-                starts = local_instant(day, wall.time(), zone)
+            starts = local_instant(day, wall.time(), zone)
             if starts is not None:
-                slots.add(Slot(starts, starts + step))
+                slots.append(Slot(starts, starts + step))
             wall += step
-    return sorted(slots)
+    # One rule's slots come in order; overlapping rules may repeat a slot.
+    return tuple(slots) if len(rules) == 1 and fixed else tuple(sorted(set(slots)))
 
 
 def _overlaps(slot: Slot, busy: list[tuple[datetime, datetime]]) -> bool:
     return any(start < slot.ends_at and slot.starts_at < end for start, end in busy)
+
+
+def _merged(intervals: list[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
+    """Sorted, overlapping or touching intervals joined: disjoint and in order."""
+    merged: list[tuple[datetime, datetime]] = []
+    for start, end in sorted(intervals):
+        if merged and start <= merged[-1][1]:
+            if end > merged[-1][1]:
+                merged[-1] = (merged[-1][0], end)
+        else:
+            merged.append((start, end))
+    return merged
 
 
 def local_dates(date_from: date, date_to: date) -> list[date]:
@@ -82,13 +108,26 @@ def local_dates(date_from: date, date_to: date) -> list[date]:
 
 
 def day_free_slots(calendar: DoctorCalendar, day: date) -> list[Slot]:
-    """One doctor's free slots on one local day: the grid minus time off and bookings."""
+    """One doctor's free slots on one local day: the grid minus time off and bookings.
+
+    One sweep over the day's slots and its busy intervals (merged, in order), not every slot
+    against every interval: a full day has dozens of each.
+    """
     grid = grid_slots(calendar.rules, day, calendar.timezone)
     if not grid:
         return []
-    # Only the busy intervals that touch this day's grid need checking.
-    busy = [(s, e) for s, e in calendar.busy if s < grid[-1].ends_at and grid[0].starts_at < e]
-    return [slot for slot in grid if not _overlaps(slot, busy)]
+    first, last = grid[0].starts_at, grid[-1].ends_at
+    busy = _merged([(s, e) for s, e in calendar.busy if s < last and first < e])
+    if not busy:
+        return list(grid)
+    free = []
+    index, count = 0, len(busy)
+    for slot in grid:  # ordered by start, so the first busy interval still open only moves on
+        while index < count and busy[index][1] <= slot.starts_at:
+            index += 1
+        if index == count or slot.ends_at <= busy[index][0]:
+            free.append(slot)
+    return free
 
 
 def window_bounds(

@@ -156,3 +156,66 @@ def test_offered_slot_refuses_the_past_and_time_off(app_ctx):
     assert offered_slot(doctor, slot, slot + timedelta(minutes=1)) is None
     gen_time_off(doctor, slot, slot + timedelta(hours=1))
     assert offered_slot(doctor, slot, LONG_AGO) is None
+
+
+# The day's grid is arithmetic on a fixed offset and its free slots one sweep over merged busy
+# intervals; here against the obvious definitions, on random days and rules.
+
+
+def _obvious_free_slots(calendar, day):
+    """Every wall-clock step of every rule converted on its own, minus anything busy."""
+    from portal.services.availability import local_instant
+    from portal.services.slots import Slot
+
+    grid = set()
+    for rule in calendar.rules:
+        step = timedelta(minutes=rule.slot_minutes)
+        wall = datetime.combine(day, rule.start_time)
+        while wall <= datetime.combine(day, rule.end_time) - step:
+            starts = local_instant(day, wall.time(), ZoneInfo(calendar.timezone))
+            if starts is not None:
+                grid.add(Slot(starts, starts + step))
+            wall += step
+    return [
+        slot
+        for slot in sorted(grid)
+        if not any(s < slot.ends_at and slot.starts_at < e for s, e in calendar.busy)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("zone", "day"),
+    [
+        ("America/New_York", date(2026, 3, 8)),  # spring forward
+        ("America/New_York", date(2026, 11, 1)),  # fall back
+        ("Europe/Berlin", date(2026, 6, 10)),
+        ("Asia/Kolkata", date(2026, 6, 10)),
+    ],
+)
+def test_the_sweep_finds_exactly_the_slots_no_busy_interval_touches(zone, day):
+    import random
+
+    from portal.services.availability import DoctorCalendar, day_free_slots
+    from portal.services.slots import Rule
+
+    rng = random.Random(f"{zone}{day}")
+    for _ in range(200):
+        rules = [
+            Rule(
+                day.weekday(),
+                time(rng.randrange(0, 12), rng.choice((0, 15, 30))),
+                time(rng.randrange(12, 24), rng.choice((0, 30))),
+                rng.choice((10, 15, 20, 30, 45)),
+                day - timedelta(days=1),
+                None,
+            )
+            for _ in range(rng.choice((1, 1, 2, 3)))
+        ]
+        midnight = datetime.combine(day, time.min, ZoneInfo(zone)).astimezone(UTC)
+        busy = []
+        for _ in range(rng.randrange(0, 25)):
+            start = midnight + timedelta(minutes=rng.randrange(-120, 26 * 60))
+            busy.append((start, start + timedelta(minutes=rng.randrange(1, 240))))
+        half = len(busy) // 2
+        calendar = DoctorCalendar(zone, rules, time_off=busy[:half], booked=busy[half:])
+        assert day_free_slots(calendar, day) == _obvious_free_slots(calendar, day)
