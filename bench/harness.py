@@ -53,8 +53,14 @@ def gunicorn(env: dict[str, str], workers: int = 4, extra_args: tuple[str, ...] 
 
 
 @contextmanager
-def gunicorn_server(env: dict[str, str], workers: int = 4, extra_args: tuple[str, ...] = ()):
-    """Like gunicorn(), with more command-line options; yields the port and the master's pid."""
+def gunicorn_server(
+    env: dict[str, str],
+    workers: int = 4,
+    extra_args: tuple[str, ...] = (),
+    root: Path = ROOT,
+):
+    """Like gunicorn(), with more command-line options and the checkout to serve (`root`, by
+    default this one); yields the port and the master's pid."""
     port = free_port()
     command = [
         str(VENV_BIN / "gunicorn"),
@@ -67,7 +73,7 @@ def gunicorn_server(env: dict[str, str], workers: int = 4, extra_args: tuple[str
         "warning",
         *extra_args,
     ]
-    process = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **env})
+    process = subprocess.Popen(command, cwd=root, env={**os.environ, **env})
     try:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
