@@ -7,7 +7,7 @@ from decimal import Decimal
 from sqlalchemy import select, tuple_
 
 from portal.extensions import db
-from portal.models import Clinic
+from portal.models import Clinic, Doctor
 from portal.services.pagination import (
     DEFAULT_LIMIT,
     BadCursor,
@@ -33,6 +33,39 @@ class DoctorCard:
     specialization: str
     consultation_fee: Decimal
     clinic: ClinicCard
+
+
+# What a DoctorCard is made of, in the order DoctorCards.card reads them: a list query selects
+# these (doctors joined to clinics) and hands each row's slice of them to one DoctorCards.
+DOCTOR_CARD_COLUMNS = (
+    Doctor.id,
+    Doctor.full_name,
+    Doctor.specialization,
+    Doctor.consultation_fee,
+    Clinic.id,
+    Clinic.name,
+    Clinic.city,
+    Clinic.timezone,
+)
+
+
+class DoctorCards:
+    """The cards of one page's rows: a doctor or clinic seen twice is one card."""
+
+    def __init__(self):
+        self._doctors: dict[int, DoctorCard] = {}
+        self._clinics: dict[int, ClinicCard] = {}
+
+    def card(self, values) -> DoctorCard:
+        """The card of DOCTOR_CARD_COLUMNS' values, in their order."""
+        doctor = self._doctors.get(values[0])
+        if doctor is None:
+            doctor_id, name, specialization, fee, clinic_id, *clinic = values
+            if clinic_id not in self._clinics:
+                self._clinics[clinic_id] = ClinicCard(clinic_id, *clinic)
+            doctor = DoctorCard(doctor_id, name, specialization, fee, self._clinics[clinic_id])
+            self._doctors[doctor_id] = doctor
+        return doctor
 
 
 def clinics_page(

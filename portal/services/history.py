@@ -28,7 +28,7 @@ from sqlalchemy.engine import Engine
 from portal.extensions import db
 from portal.models import STATUSES, Appointment, Clinic, Doctor
 from portal.models.types import BigId, UTCDateTime
-from portal.services.directory import ClinicCard, DoctorCard
+from portal.services.directory import DOCTOR_CARD_COLUMNS, DoctorCard, DoctorCards
 from portal.services.pagination import (
     DEFAULT_LIMIT,
     Page,
@@ -172,13 +172,7 @@ _VISIT_COLUMNS = (
     Appointment.status,
     Appointment.kind,
     Appointment.reason,
-    Doctor.full_name,
-    Doctor.specialization,
-    Doctor.consultation_fee,
-    Clinic.id,
-    Clinic.name,
-    Clinic.city,
-    Clinic.timezone,
+    *DOCTOR_CARD_COLUMNS,
 )
 
 
@@ -194,21 +188,15 @@ def _for_patient() -> Select:
     return _VISITS.where(Appointment.patient_id == bindparam("patient_id"))
 
 
-def _visits(query: Select, params: dict) -> list[Visit]:
-    """The query's rows as Visits; a doctor seen twice on a page is one DoctorCard."""
-    doctors: dict[int, DoctorCard] = {}
-    visits = []
-    for row in db.session.execute(query, params):
-        (vid, patient_id, doctor_id, starts_at, ends_at, status, kind, reason) = row[:8]
-        doctor = doctors.get(doctor_id)
-        if doctor is None:
-            name, specialization, fee, clinic_id, clinic_name, city, zone = row[8:]
-            clinic = ClinicCard(clinic_id, clinic_name, city, zone)
-            doctor = doctors[doctor_id] = DoctorCard(doctor_id, name, specialization, fee, clinic)
-        visits.append(
-            Visit(vid, patient_id, doctor_id, starts_at, ends_at, status, kind, reason, doctor)
-        )
-    return visits
+def _visit_page(query: Select, params: dict, limit: int, scope: str) -> Page[Visit]:
+    """A page of the query's rows (limit + 1 read, for the next cursor) as Visits; a doctor
+    seen twice on a page is one DoctorCard."""
+    cards = DoctorCards()
+    rows = [
+        Visit(*row[:8], cards.card(row[8:]))
+        for row in db.session.execute(query, {**params, "limit": limit + 1})
+    ]
+    return page_from_rows(rows, limit, scope, lambda row: (row.starts_at, row.id))
 
 
 def appointment_history(
@@ -245,12 +233,10 @@ def appointment_history(
         "status": status,
         "before": before,
         "since": since,
-        "limit": limit + 1,
         **local_date_params(date_from, date_to),
         **keyset_params(after),
     }
-    rows = _visits(query, params)
-    return page_from_rows(rows, limit, scope, lambda row: (row.starts_at, row.id))
+    return _visit_page(query, params, limit, scope)
 
 
 # Each page's statement is built once per shape (which filters it has) and then only given
@@ -316,11 +302,9 @@ def upcoming_visits(
         "patient_id": patient_id,
         "now": now,
         "status": status,
-        "limit": limit + 1,
         **keyset_params(after),
     }
-    rows = _visits(query, params)
-    return page_from_rows(rows, limit, scope, lambda row: (row.starts_at, row.id))
+    return _visit_page(query, params, limit, scope)
 
 
 @functools.cache

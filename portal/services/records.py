@@ -21,7 +21,7 @@ from portal.extensions import db
 from portal.models import RECORD_TYPES, Clinic, Doctor, MedicalRecord
 from portal.services.audit import AuditFailed, audit_record_read, commit_with_audit
 from portal.services.authz import Actor, NotAllowed, can_see_patient
-from portal.services.directory import ClinicCard, DoctorCard
+from portal.services.directory import DOCTOR_CARD_COLUMNS, DoctorCard, DoctorCards
 from portal.services.history import (
     InvalidFilter,
     check_date_range,
@@ -135,14 +135,10 @@ def _select_page(
         **local_date_params(date_from, date_to),
         **keyset_params(after),
     }
-    doctors: dict[int, DoctorCard] = {}
+    cards = DoctorCards()
     entries = []
     for row in db.session.execute(query, params):
-        doctor = doctors.get(row.doctor_id)
-        if doctor is None:
-            clinic = ClinicCard(*row[11:15])
-            doctor = doctors[row.doctor_id] = DoctorCard(row.doctor_id, *row[15:18], clinic)
-        record = RecordCard(*row[:10], doctor)
+        record = RecordCard(*row[:10], cards.card(row[11:]))
         entries.append(RecordEntry(record, record.supersedes_id, row.replaced_at))
     return entries
 
@@ -166,13 +162,7 @@ def _records_statement(record_type: bool, date_from: bool, date_to: bool, after:
             MedicalRecord.data,
             MedicalRecord.supersedes_id,
             replaced.created_at.label("replaced_at"),
-            Clinic.id,
-            Clinic.name,
-            Clinic.city,
-            Clinic.timezone,
-            Doctor.full_name,
-            Doctor.specialization,
-            Doctor.consultation_fee,
+            *DOCTOR_CARD_COLUMNS,
         )
         .join(Doctor, Doctor.id == MedicalRecord.doctor_id)
         .join(Clinic, Clinic.id == Doctor.clinic_id)

@@ -20,7 +20,7 @@ from portal.models import Clinic, Doctor, User
 from portal.replica import replica_safe_timeout
 from portal.services.availability import Slot, free_slots
 from portal.services.availability_cache import CachedDays
-from portal.services.directory import ClinicCard, DoctorCard
+from portal.services.directory import DOCTOR_CARD_COLUMNS, DoctorCard, DoctorCards
 from portal.services.pagination import BadCursor, Page, decode_cursor, page_from_rows
 
 
@@ -164,31 +164,15 @@ def matching_doctors(criteria: SearchCriteria) -> list[DoctorCard]:
         "clinic_id": criteria.clinic_id,
         "city": criteria.city,
     }
-    clinics: dict[int, ClinicCard] = {}
-    doctors = []
-    for doctor_id, name, specialization, fee, clinic_id, *clinic in db.session.execute(
-        query, params
-    ):
-        if clinic_id not in clinics:
-            clinics[clinic_id] = ClinicCard(clinic_id, *clinic)
-        doctors.append(DoctorCard(doctor_id, name, specialization, fee, clinics[clinic_id]))
-    return doctors
+    cards = DoctorCards()
+    return [cards.card(row) for row in db.session.execute(query, params)]
 
 
 @functools.cache
 def _matching_doctors_statement(clinic: bool, city: bool) -> Select:
     """Built once per shape, then only given parameters (history._history_statement says why)."""
     query = (
-        select(
-            Doctor.id,
-            Doctor.full_name,
-            Doctor.specialization,
-            Doctor.consultation_fee,
-            Clinic.id,
-            Clinic.name,
-            Clinic.city,
-            Clinic.timezone,
-        )
+        select(*DOCTOR_CARD_COLUMNS)
         .join(Clinic, Clinic.id == Doctor.clinic_id)
         .join(User, User.id == Doctor.user_id)
         .where(Doctor.specialization == bindparam("specialization"), User.active.is_(True))
