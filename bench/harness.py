@@ -39,6 +39,10 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+# The production default of deploy/gunicorn.conf.py: WEB_CONCURRENCY, else one worker per core.
+WORKERS = int(os.environ.get("WEB_CONCURRENCY") or os.cpu_count() or 2)
+
+
 @dataclass
 class Server:
     port: int
@@ -46,7 +50,7 @@ class Server:
 
 
 @contextmanager
-def gunicorn(env: dict[str, str], workers: int = 4, extra_args: tuple[str, ...] = ()):
+def gunicorn(env: dict[str, str], workers: int = WORKERS, extra_args: tuple[str, ...] = ()):
     """A gunicorn serving wsgi:app on a free loopback port; yields the port."""
     with gunicorn_server(env, workers, extra_args) as server:
         yield server.port
@@ -55,7 +59,7 @@ def gunicorn(env: dict[str, str], workers: int = 4, extra_args: tuple[str, ...] 
 @contextmanager
 def gunicorn_server(
     env: dict[str, str],
-    workers: int = 4,
+    workers: int = WORKERS,
     extra_args: tuple[str, ...] = (),
     root: Path = ROOT,
 ):

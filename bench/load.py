@@ -252,9 +252,7 @@ def common_args(parser: argparse.ArgumentParser, workers: int = 5) -> None:
     )
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/7")
     parser.add_argument("--password", default="demo-password-2026")
-    parser.add_argument(
-        "--workers", type=int, default=workers, help="gunicorn sync workers (2 x cores + 1)"
-    )
+    parser.add_argument("--workers", type=int, default=workers, help="gunicorn sync workers")
     parser.add_argument("--json", help="also write the figures here")
 
 
