@@ -1,12 +1,15 @@
 """Portal sessions: Flask-Login on server-side sessions, with idle and absolute timeouts."""
 
 import time
+from dataclasses import dataclass
 
 from flask import Flask, current_app, flash, redirect, request, session, url_for
-from flask_login import current_user, login_user, logout_user
+from flask_login import UserMixin, current_user, login_user, logout_user
+from sqlalchemy import bindparam, func, select
 
 from portal.extensions import db, login_manager
-from portal.models import User
+from portal.models import Doctor, Patient, User
+from portal.services.authz import Principal
 
 AUTH_AT = "auth_at"
 SEEN_AT = "seen_at"
@@ -23,19 +26,53 @@ def init_login(app: Flask) -> None:
     app.before_request(enforce_session_timeouts)
 
 
-@login_manager.user_loader
-def load_user(user_id: str) -> User | None:
-    """The signed-in user, if the account still exists and is active."""
-    if not user_id.isdigit():
-        return None
-    user = db.session.get(User, int(user_id))
+@dataclass(frozen=True, slots=True, eq=False)
+class SignedInUser(Principal, UserMixin):
+    """The portal's signed-in user (current_user): the ids and role the authorization layer
+    asks, and what the navigation shows. Not the ORM User: a view that needs the patient, the
+    doctor or the clinic reads it by id."""
+
+    email: str
+    full_name: str | None  # the patient's or the doctor's; None for a clinic admin
+
+
+# Every portal request reads its user: one row, no ORM entities, a statement built once.
+_SIGNED_IN_USER = (
+    select(
+        User.id,
+        User.role,
+        User.active,
+        User.clinic_id,
+        Patient.id,
+        Doctor.id,
+        User.email,
+        func.coalesce(Patient.full_name, Doctor.full_name),
+    )
+    .outerjoin(Patient, Patient.user_id == User.id)
+    .outerjoin(Doctor, Doctor.user_id == User.id)
+    .where(User.id == bindparam("user_id"))
+)
+
+
+def signed_in_user(user_id: int) -> SignedInUser | None:
+    """The user with this id as current_user sees them, if the account exists and is active."""
+    row = db.session.connection().execute(_SIGNED_IN_USER, {"user_id": user_id}).first()
+    user = SignedInUser(*row) if row is not None else None
     return user if user is not None and user.active else None
+
+
+@login_manager.user_loader
+def load_user(user_id: str) -> SignedInUser | None:
+    """The signed-in user, if the account still exists and is active."""
+    if not user_id.isdigit() or len(user_id) > 18:
+        return None
+    return signed_in_user(int(user_id))
 
 
 def start_session(user: User) -> None:
     """Sign in: a fresh session id (no fixation), then the timestamps the timeouts read."""
     session.clear()
-    login_user(user)
+    login_user(signed_in_user(user.id))
     now = int(time.time())
     session[AUTH_AT] = now
     session[SEEN_AT] = now

@@ -16,7 +16,7 @@ from portal.auth.access import clinic_admin_required
 from portal.clinics.forms import AddDoctorForm, ConfirmForm, RuleForm, TimeOffForm
 from portal.extensions import db
 from portal.htmx import is_partial, render
-from portal.models import Appointment, Doctor, utcnow
+from portal.models import Appointment, Clinic, Doctor, utcnow
 from portal.services.authz import NotAllowed, can_administer_doctor, can_see_appointment
 from portal.services.booking import BookingError, cancel_appointment
 from portal.services.calendar import clinic_week, week_start
@@ -55,6 +55,11 @@ bp = Blueprint("clinics", __name__, url_prefix="/clinic")
 ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
+def _my_clinic() -> Clinic:
+    """The signed-in admin's clinic."""
+    return db.session.get(Clinic, current_user.clinic_id)
+
+
 def _clinic_doctor(doctor_id: int) -> Doctor:
     """A doctor of the admin's own clinic, or 404 (no such doctor) / 403 (another clinic)."""
     doctor = db.session.get(Doctor, doctor_id)
@@ -78,7 +83,7 @@ def _form_error(form, field: str, message: str) -> None:
 @clinic_admin_required
 def home():
     """The admin's clinic and its doctors."""
-    clinic = current_user.clinic
+    clinic = _my_clinic()
     return render(
         "clinics/home.html", clinic=clinic, doctors=clinic_doctors(clinic.id), confirm=ConfirmForm()
     )
@@ -112,7 +117,9 @@ def new_doctor():
             response.headers["Cache-Control"] = "no-store"
             return response, 201
     status = 422 if form.errors or form.form_errors else 200
-    return render("clinics/new_doctor.html", form=form, specializations=specializations()), status
+    return render(
+        "clinics/new_doctor.html", form=form, clinic=_my_clinic(), specializations=specializations()
+    ), status
 
 
 @bp.route("/doctors/<int:doctor_id>/deactivate", methods=["POST"])
@@ -297,7 +304,7 @@ def _requested_week(timezone: str) -> date:
 
 
 def _week_page(monday: date, *, error: str | None = None, notice: str | None = None, status=200):
-    week = clinic_week(current_user.clinic, monday)
+    week = clinic_week(_my_clinic(), monday)
     return render(
         "clinics/calendar.html",
         block="week",
@@ -311,7 +318,7 @@ def _week_page(monday: date, *, error: str | None = None, notice: str | None = N
 @clinic_admin_required
 def calendar():
     """A week of every doctor of the clinic, with utilization; week by week without reload."""
-    return _week_page(_requested_week(current_user.clinic.timezone))
+    return _week_page(_requested_week(_my_clinic().timezone))
 
 
 def _clinic_visit(appointment_id: int) -> Appointment:
@@ -325,7 +332,7 @@ def _clinic_visit(appointment_id: int) -> Appointment:
 
 
 def _monday_of(appointment: Appointment) -> date:
-    return week_start(appointment.starts_at.astimezone(current_user.clinic.zone).date())
+    return week_start(appointment.starts_at.astimezone(_my_clinic().zone).date())
 
 
 @bp.route("/appointments/<int:appointment_id>")

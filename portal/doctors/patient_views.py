@@ -34,7 +34,7 @@ def patient_history(patient_id: int):
     patient = _treated_patient(patient_id)
     return history_response(
         current_user,
-        patient,
+        patient.id,
         endpoint="doctors.patient_history",
         endpoint_args={"patient_id": patient.id},
         heading=f"Visits of {patient.full_name}",
@@ -48,7 +48,7 @@ def patient_records(patient_id: int):
     patient = _treated_patient(patient_id)
     return records_response(
         current_user,
-        patient,
+        patient.id,
         endpoint="doctors.patient_records",
         endpoint_args={"patient_id": patient.id},
         heading=f"Medical records of {patient.full_name}",

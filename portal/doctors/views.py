@@ -16,7 +16,7 @@ from portal.doctors.blueprint import bp
 from portal.doctors.forms import ActionForm
 from portal.extensions import db
 from portal.htmx import is_partial, render
-from portal.models import Appointment, utcnow
+from portal.models import Appointment, Doctor, utcnow
 from portal.services.authz import can_change_visit_status
 from portal.services.schedule import doctor_day, today_in
 from portal.services.visits import VisitStatusError, allowed_actions, change_status
@@ -62,7 +62,7 @@ def _row_context(appointment: Appointment) -> dict:
 @doctor_required
 def today():
     """The doctor's day: today by default, any day with ?date=; days change without reload."""
-    doctor = current_user.doctor
+    doctor = db.session.get(Doctor, current_user.doctor_id)
     day = _requested_day(doctor.clinic.timezone)
     schedule = doctor_day(doctor, day)
     now = utcnow()

@@ -2,7 +2,7 @@
 
 The list rendering (history_response, records_response) is parameterized by the patient and by
 the endpoint that pages the list, so a doctor's "patient X's history" page can reuse it after
-the same checks: `history_response(current_user, patient, endpoint="doctors.patient_history",
+the same checks: `history_response(current_user, patient.id, endpoint="doctors.patient_history",
 endpoint_args={"patient_id": patient.id}, heading=...)`. Both answer 403 to an actor who may
 not see the patient (authz.can_see_patient; for records, the records service).
 """
@@ -17,8 +17,8 @@ from flask_login import current_user
 from portal.auth.access import patient_required
 from portal.database import read_only
 from portal.htmx import is_partial, render
-from portal.models import RECORD_TYPES, STATUSES, Patient, User, utcnow
-from portal.services.authz import can_see_patient
+from portal.models import RECORD_TYPES, STATUSES, utcnow
+from portal.services.authz import Actor, can_see_patient
 from portal.services.history import (
     RECENT_MONTHS,
     InvalidFilter,
@@ -76,8 +76,8 @@ def _page_url(endpoint: str, endpoint_args: dict, keep: tuple[str, ...]) -> Call
 
 
 def history_response(
-    actor: User,
-    patient: Patient,
+    actor: Actor,
+    patient_id: int,
     *,
     endpoint: str,
     endpoint_args: dict | None = None,
@@ -89,12 +89,11 @@ def history_response(
     infinite scroll), then "Show older visits" page by page. With a status or dates: one list,
     newest first. 403 unless the actor may see the patient (the patient, or their doctor).
     """
-    if not can_see_patient(actor, patient.id):
+    if not can_see_patient(actor, patient_id):
         abort(403)
     endpoint_args = endpoint_args or {}
     args = request.args
     context = {
-        "patient": patient,
         "heading": heading,
         "statuses": STATUSES,
         "args": args,
@@ -123,7 +122,7 @@ def history_response(
         if section not in SECTIONS:
             raise InvalidFilter("section", STALE_LINK)
         context.update(
-            _history_lists(patient.id, section, cursor, limit, status, date_from, date_to)
+            _history_lists(patient_id, section, cursor, limit, status, date_from, date_to)
         )
     except (InvalidFilter, BadLimit, BadCursor) as error:
         return _refused(HISTORY_TEMPLATE, block, context, error)
@@ -174,8 +173,8 @@ def _history_lists(
 
 
 def records_response(
-    actor: User,
-    patient: Patient,
+    actor: Actor,
+    patient_id: int,
     *,
     endpoint: str,
     endpoint_args: dict | None = None,
@@ -188,7 +187,6 @@ def records_response(
     endpoint_args = endpoint_args or {}
     args = request.args
     context = {
-        "patient": patient,
         "heading": heading,
         "record_types": RECORD_TYPES,
         "args": args,
@@ -205,7 +203,7 @@ def records_response(
         date_from, date_to = _date_filters()
         context["page"] = medical_records_page(
             actor,
-            patient.id,
+            patient_id,
             limit=parse_limit(args.get("limit")),
             cursor=cursor,
             record_type=record_type,
@@ -215,7 +213,7 @@ def records_response(
     except NotAllowed:
         abort(403)
     except AuditFailed:
-        log.exception("medical records of patient %s not shown: audit failed", patient.id)
+        log.exception("medical records of patient %s not shown: audit failed", patient_id)
         abort(503)
     except (InvalidFilter, BadLimit, BadCursor) as error:
         return _refused(RECORDS_TEMPLATE, block, context, error)
@@ -228,7 +226,7 @@ def records_response(
 def appointments():
     """The signed-in patient's visits: upcoming, the last 6 months, older on request."""
     return history_response(
-        current_user, current_user.patient, endpoint="history.appointments", heading="My visits"
+        current_user, current_user.patient_id, endpoint="history.appointments", heading="My visits"
     )
 
 
@@ -237,5 +235,8 @@ def appointments():
 def records():
     """The signed-in patient's medical records, newest first."""
     return records_response(
-        current_user, current_user.patient, endpoint="history.records", heading="My medical records"
+        current_user,
+        current_user.patient_id,
+        endpoint="history.records",
+        heading="My medical records",
     )

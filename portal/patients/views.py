@@ -64,7 +64,7 @@ def _own_appointment(appointment_id: int) -> Appointment:
     appointment = db.session.get(Appointment, appointment_id)
     if appointment is None:
         abort(404)
-    if appointment.patient_id != current_user.patient.id:
+    if appointment.patient_id != current_user.patient_id:
         abort(403)
     return appointment
 
@@ -74,9 +74,10 @@ def _own_appointment(appointment_id: int) -> Appointment:
 @patient_required
 def home():
     """The patient's upcoming visits."""
-    patient = current_user.patient
-    visits = upcoming_visits(patient.id, now=utcnow(), status="scheduled").items
-    return render("patients/home.html", patient=patient, visits=visits, cancel_form=CancelForm())
+    visits = upcoming_visits(current_user.patient_id, now=utcnow(), status="scheduled").items
+    return render(
+        "patients/home.html", name=current_user.full_name, visits=visits, cancel_form=CancelForm()
+    )
 
 
 @bp.route("/search")
@@ -207,7 +208,7 @@ def book():
     try:
         appointment = book_appointment(
             BookingRequest(
-                patient_id=current_user.patient.id,
+                patient_id=current_user.patient_id,
                 doctor_id=doctor.id,
                 starts_at=starts_at,
                 kind=form.kind.data,

@@ -17,9 +17,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import or_, select
 
 from portal.extensions import db
-from portal.models import SLOT_LENGTHS, Appointment, Doctor, DoctorSchedule, ScheduleException, User
+from portal.models import SLOT_LENGTHS, Appointment, Doctor, DoctorSchedule, ScheduleException
 from portal.services import availability_cache
-from portal.services.authz import can_administer_doctor, require
+from portal.services.authz import Actor, can_administer_doctor, require
 from portal.services.booking import CannotCancel, cancel_appointment
 
 FIRST_YEAR, LAST_YEAR = 2000, 2100
@@ -130,7 +130,7 @@ def _apply(row: DoctorSchedule, rule: RuleInput) -> None:
     row.valid_to = rule.valid_to
 
 
-def add_rule(actor: User, doctor_id: int, rule: RuleInput) -> DoctorSchedule:
+def add_rule(actor: Actor, doctor_id: int, rule: RuleInput) -> DoctorSchedule:
     """Add a weekly rule to a doctor of the admin's clinic, refusing overlaps."""
     require(can_administer_doctor(actor, doctor_id))
     check_rule(rule)
@@ -149,7 +149,7 @@ def get_rule(rule_id: int) -> DoctorSchedule | None:
     return db.session.get(DoctorSchedule, rule_id)
 
 
-def update_rule(actor: User, rule_id: int, rule: RuleInput) -> DoctorSchedule:
+def update_rule(actor: Actor, rule_id: int, rule: RuleInput) -> DoctorSchedule:
     """Change a weekly rule in place; booked visits stay booked whatever the new hours."""
     row = get_rule(rule_id)
     if row is None:
@@ -164,7 +164,7 @@ def update_rule(actor: User, rule_id: int, rule: RuleInput) -> DoctorSchedule:
     return row
 
 
-def delete_rule(actor: User, rule_id: int) -> int:
+def delete_rule(actor: Actor, rule_id: int) -> int:
     """Remove a weekly rule; returns its doctor's id. Booked visits stay booked."""
     row = get_rule(rule_id)
     if row is None:
@@ -250,7 +250,7 @@ def _invalidate_span(doctor_id: int, starts_at: datetime, ends_at: datetime, tz:
 
 
 def add_time_off(
-    actor: User,
+    actor: Actor,
     doctor_id: int,
     starts_at: datetime,
     ends_at: datetime,
@@ -312,7 +312,7 @@ def get_time_off(time_off_id: int) -> ScheduleException | None:
     return db.session.get(ScheduleException, time_off_id)
 
 
-def remove_time_off(actor: User, time_off_id: int) -> int:
+def remove_time_off(actor: Actor, time_off_id: int) -> int:
     """Remove a period of time off (its slots open again); returns the doctor's id."""
     row = get_time_off(time_off_id)
     if row is None:

@@ -18,7 +18,7 @@ from portal.extensions import db
 from portal.models import Appointment, Doctor, User
 from portal.services import availability_cache
 from portal.services.accounts import normalize_email
-from portal.services.authz import can_administer_doctor, require
+from portal.services.authz import Actor, can_administer_doctor, require
 from portal.services.passwords import hash_password, password_problem
 from portal.services.search import forget_catalogue
 from portal.services.tokens import revoke_all_for_user
@@ -127,7 +127,7 @@ def upcoming_visits(doctor_id: int, now: datetime) -> int:
     )
 
 
-def deactivate_doctor(actor: User, doctor_id: int) -> Doctor:
+def deactivate_doctor(actor: Actor, doctor_id: int) -> Doctor:
     """Turn off a doctor's sign-in: no sign-in, no search, no new bookings, no API tokens.
 
     Their existing visits stay as they are; the admin sees how many and may cancel them from

@@ -21,9 +21,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
 from portal.extensions import db
-from portal.models import RECORD_TYPES, Appointment, MedicalRecord, User, utcnow
+from portal.models import RECORD_TYPES, Appointment, MedicalRecord, utcnow
 from portal.services.audit import AMEND, audit_record_read, audit_record_write, commit_with_audit
 from portal.services.authz import (
+    Actor,
     can_amend_record,
     can_change_visit_status,
     can_write_record,
@@ -82,7 +83,7 @@ def allowed_actions(appointment: Appointment, now: datetime) -> Allowed:
     )
 
 
-def change_status(appointment_id: int, actor: User, action: str, now: datetime) -> Appointment:
+def change_status(appointment_id: int, actor: Actor, action: str, now: datetime) -> Appointment:
     """Check in, complete or mark a no-show, under a row lock; VisitStatusError if senseless."""
     appointment = db.session.scalar(
         select(Appointment).where(Appointment.id == appointment_id).with_for_update()
@@ -192,7 +193,7 @@ def record_problem(appointment: Appointment) -> str | None:
     return None
 
 
-def write_record(actor: User, appointment_id: int, entry: RecordInput) -> MedicalRecord:
+def write_record(actor: Actor, appointment_id: int, entry: RecordInput) -> MedicalRecord:
     """A new medical record on the doctor's own visit, with its audit row, in one transaction."""
     appointment = db.session.get(Appointment, appointment_id)
     if appointment is None:
@@ -214,7 +215,7 @@ def write_record(actor: User, appointment_id: int, entry: RecordInput) -> Medica
     return record
 
 
-def visit_records(actor: User, appointment: Appointment) -> list[MedicalRecord]:
+def visit_records(actor: Actor, appointment: Appointment) -> list[MedicalRecord]:
     """The current (not superseded) records of the doctor's own visit, read and audited."""
     require(can_write_record(actor, appointment))
     newer = aliased(MedicalRecord, name="newer")
@@ -233,7 +234,7 @@ def visit_records(actor: User, appointment: Appointment) -> list[MedicalRecord]:
     return records
 
 
-def record_to_amend(actor: User, record_id: int) -> MedicalRecord:
+def record_to_amend(actor: Actor, record_id: int) -> MedicalRecord:
     """A record its author is about to amend, read and audited."""
     record = db.session.get(MedicalRecord, record_id)
     if record is None:
@@ -244,7 +245,7 @@ def record_to_amend(actor: User, record_id: int) -> MedicalRecord:
     return record
 
 
-def amend_record(actor: User, record_id: int, entry: RecordInput) -> MedicalRecord:
+def amend_record(actor: Actor, record_id: int, entry: RecordInput) -> MedicalRecord:
     """A new version of a record: a new row that supersedes it; the old row stays as it was."""
     old = db.session.scalar(
         select(MedicalRecord).where(MedicalRecord.id == record_id).with_for_update()

@@ -332,7 +332,7 @@ def reuse_app(app):
         patient = db.get_or_404(Patient, patient_id)
         return records_response(
             current_user,
-            patient,
+            patient.id,
             endpoint="patient_of.records",
             endpoint_args={"patient_id": patient_id},
             heading=f"Records of {patient.full_name}",
@@ -344,7 +344,7 @@ def reuse_app(app):
         patient = db.get_or_404(Patient, patient_id)
         return history_response(
             current_user,
-            patient,
+            patient.id,
             endpoint="patient_of.history",
             endpoint_args={"patient_id": patient_id},
             heading=f"Visits of {patient.full_name}",
