@@ -137,7 +137,10 @@ def _select_page(
     }
     cards = DoctorCards()
     entries = []
-    for row in db.session.execute(query, params):
+    # Core rows on the session's connection: a select of columns needs none of the ORM's
+    # execution layer (about 0.1 ms of CPU a query here), and records are always read on the
+    # primary (replica.py), so they need no statement routing either.
+    for row in db.session.connection().execute(query, params):
         record = RecordCard(*row[:10], cards.card(row[11:]))
         entries.append(RecordEntry(record, record.supersedes_id, row.replaced_at))
     return entries

@@ -294,10 +294,10 @@ def test_a_record_write_and_its_audit_row_commit_together_or_not_at_all(visit):
     )
     db.session.add(record)
     db.session.flush()
-    row = audit_record_write(doctor_user, visit.patient_id, [record.id])
+    audit_id = audit_record_write(doctor_user, visit.patient_id, [record.id])
     db.session.commit()
     (saved,) = audit_rows()
-    assert saved.id == row.id and saved.action == WRITE and saved.record_ids == [record.id]
+    assert saved.id == audit_id and saved.action == WRITE and saved.record_ids == [record.id]
     assert saved.actor_role == "doctor" and saved.address is None  # written outside a request
 
 
