@@ -38,7 +38,7 @@ from contextlib import contextmanager, suppress
 from flask import Flask, current_app, has_request_context, request, session
 from redis.exceptions import RedisError
 from sqlalchemy import event, text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import CursorResult, Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import ORMExecuteState, Session
 
@@ -312,6 +312,18 @@ def _has_written(session: Session) -> bool:
     return bool(session.info.get(WROTE_KEY) or session.new or session.dirty or session.deleted)
 
 
+def _replica_for(session: Session, select) -> Engine | None:
+    """The replica engine a SELECT of this session goes to, or None for the primary."""
+    engine = session.info.get(ROUTE_KEY)
+    if (
+        engine is None
+        or getattr(select, "_for_update_arg", None) is not None
+        or _has_written(session)
+    ):
+        return None
+    return engine
+
+
 def _route_statement(state: ORMExecuteState) -> None:
     """do_orm_execute: a plain SELECT of a routed session, with nothing written, to the replica."""
     session = state.session
@@ -319,15 +331,22 @@ def _route_statement(state: ORMExecuteState) -> None:
         if state.is_insert or state.is_update or state.is_delete:
             session.info[WROTE_KEY] = True
         return
-    engine = session.info.get(ROUTE_KEY)
-    if (
-        engine is None
-        or "bind" in state.bind_arguments
-        or getattr(state.statement, "_for_update_arg", None) is not None
-        or _has_written(session)
-    ):
-        return
-    state.bind_arguments["bind"] = engine
+    engine = _replica_for(session, state.statement)
+    if engine is not None and "bind" not in state.bind_arguments:
+        state.bind_arguments["bind"] = engine
+
+
+def select_rows(select, params: dict) -> CursorResult:
+    """Core rows of a SELECT of columns, on db.session's connection, routed as the ORM's
+    statements are (to the replica when this request reads there).
+
+    Lists read this way skip the ORM's execution layer, which rows of columns do not need and
+    which costs about 0.1 ms of CPU a query here.
+    """
+    session = db.session()
+    engine = _replica_for(session, select)
+    bind_arguments = {"bind": engine} if engine is not None else None
+    return session.connection(bind_arguments=bind_arguments).execute(select, params)
 
 
 def _flushed(session: Session, flush_context) -> None:

@@ -25,9 +25,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, Date, Select, bindparam, event, func, select, tuple_
 from sqlalchemy.engine import Engine
 
-from portal.extensions import db
 from portal.models import STATUSES, Appointment, Clinic, Doctor
 from portal.models.types import BigId, UTCDateTime
+from portal.replica import select_rows
 from portal.services.directory import DOCTOR_CARD_COLUMNS, DoctorCard, DoctorCards
 from portal.services.pagination import (
     DEFAULT_LIMIT,
@@ -194,7 +194,7 @@ def _visit_page(query: Select, params: dict, limit: int, scope: str) -> Page[Vis
     cards = DoctorCards()
     rows = [
         Visit(*row[:8], cards.card(row[8:]))
-        for row in db.session.execute(query, {**params, "limit": limit + 1})
+        for row in select_rows(query, {**params, "limit": limit + 1})
     ]
     return page_from_rows(rows, limit, scope, lambda row: (row.starts_at, row.id))
 

@@ -17,8 +17,8 @@ from datetime import date, datetime
 from sqlalchemy import Select, bindparam, exists, select, tuple_
 from sqlalchemy.orm import aliased
 
-from portal.extensions import db
 from portal.models import RECORD_TYPES, Clinic, Doctor, MedicalRecord
+from portal.replica import select_rows
 from portal.services.audit import AuditFailed, audit_record_read, commit_with_audit
 from portal.services.authz import Actor, NotAllowed, can_see_patient
 from portal.services.directory import DOCTOR_CARD_COLUMNS, DoctorCard, DoctorCards
@@ -137,10 +137,7 @@ def _select_page(
     }
     cards = DoctorCards()
     entries = []
-    # Core rows on the session's connection: a select of columns needs none of the ORM's
-    # execution layer (about 0.1 ms of CPU a query here), and records are always read on the
-    # primary (replica.py), so they need no statement routing either.
-    for row in db.session.connection().execute(query, params):
+    for row in select_rows(query, params):
         record = RecordCard(*row[:10], cards.card(row[11:]))
         entries.append(RecordEntry(record, record.supersedes_id, row.replaced_at))
     return entries

@@ -17,7 +17,7 @@ from sqlalchemy.orm import contains_eager
 
 from portal.extensions import cache, db
 from portal.models import Clinic, Doctor, User
-from portal.replica import replica_safe_timeout
+from portal.replica import replica_safe_timeout, select_rows
 from portal.services.availability import Slot, free_slots
 from portal.services.availability_cache import CachedDays
 from portal.services.directory import DOCTOR_CARD_COLUMNS, DoctorCard, DoctorCards
@@ -165,7 +165,7 @@ def matching_doctors(criteria: SearchCriteria) -> list[DoctorCard]:
         "city": criteria.city,
     }
     cards = DoctorCards()
-    return [cards.card(row) for row in db.session.execute(query, params)]
+    return [cards.card(row) for row in select_rows(query, params)]
 
 
 @functools.cache
