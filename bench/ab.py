@@ -2,6 +2,9 @@
 
     .venv/bin/python bench/ab.py --base 1610f84 --database-url postgresql://postgres@127.0.0.1:5432/portal_scale
 
+--base-workers serves the earlier commit with another number of gunicorn workers (the default
+is what deploy/gunicorn.conf.py would start: WEB_CONCURRENCY, else one per core).
+
 On a noisy machine two runs of the same code can differ by a third; a change is measured by
 serving the same page from both versions in turn (each under its own gunicorn, same data, same
 Redis), several rounds, and comparing medians. The earlier commit is checked out in a
@@ -22,7 +25,7 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.harness import ROOT, api_login, gunicorn_server, portal_login, wrk
+from bench.harness import ROOT, WORKERS, api_login, gunicorn_server, portal_login, wrk
 from bench.run import PASSWORD_ENV, SECRET, pick_subjects
 
 
@@ -51,10 +54,10 @@ def pages(subjects) -> list[tuple[str, str, str, dict]]:
     ]
 
 
-def measure(root: Path, env: dict, subjects: dict, page, args) -> tuple[float, float]:
+def measure(root: Path, env: dict, subjects: dict, page, args, workers: int) -> tuple[float, float]:
     """Pages per second and p95 of one page served from `root`, after a short warm-up."""
     name, path, kind, extra = page
-    with gunicorn_server({**env, **extra}, root=root) as server:
+    with gunicorn_server({**env, **extra}, workers, root=root) as server:
         password = args.password
         if kind == "api":
             credentials = {"auth": api_login(server.port, subjects["patient_email"], password)}
@@ -83,6 +86,10 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=5)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--password", default=os.environ.get(PASSWORD_ENV, "demo-password-2026"))
+    parser.add_argument("--workers", type=int, default=WORKERS, help="gunicorn workers of both")
+    parser.add_argument(
+        "--base-workers", type=int, help="gunicorn workers of the earlier commit (else --workers)"
+    )
     args = parser.parse_args()
     env = {
         "DATABASE_URL": args.database_url,
@@ -106,9 +113,12 @@ def main() -> None:
         try:
             for _ in range(args.rounds):
                 for page in compared:
-                    for label, root in (("before", base), ("after", ROOT)):
+                    for label, root, workers in (
+                        ("before", base, args.base_workers or args.workers),
+                        ("after", ROOT, args.workers),
+                    ):
                         runs.setdefault((page[0], label), []).append(
-                            measure(root, env, subjects, page, args)
+                            measure(root, env, subjects, page, args, workers)
                         )
         finally:
             subprocess.run(
