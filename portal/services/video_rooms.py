@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 
 import pybreaker
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from portal.extensions import db
@@ -37,6 +37,7 @@ from portal.providers import Permanent, ProviderError, Retryable, Uncertain, get
 # Imported with the app, not by a worker's first video token: twilio and requests take about
 # 150 ms to import, which the first token of every fresh gunicorn worker used to pay.
 from portal.providers import video as _video_provider  # noqa: F401
+from portal.replica import select_rows
 from portal.services import outbox
 from portal.services.authz import Actor
 
@@ -200,20 +201,54 @@ def fall_back_to_phone(appointment: Appointment, room: VideoRoom) -> None:
     )
 
 
-def appointment_with_room(appointment_id: int) -> tuple[Appointment, VideoRoom | None] | None:
+@dataclass(frozen=True, slots=True)
+class VideoVisit:
+    """What a video token asks of a visit: whose it is and whether it is by video."""
+
+    id: int
+    patient_id: int
+    doctor_id: int
+    kind: str
+
+
+@dataclass(frozen=True, slots=True)
+class RoomState:
+    """What a video token asks of a visit's room."""
+
+    room_name: str
+    status: str
+
+
+# Every video token reads these: one row, no ORM entities, a statement built once.
+_VISIT_AND_ROOM = (
+    select(
+        Appointment.id,
+        Appointment.patient_id,
+        Appointment.doctor_id,
+        Appointment.kind,
+        VideoRoom.room_name,
+        VideoRoom.status,
+    )
+    .outerjoin(VideoRoom, VideoRoom.appointment_id == Appointment.id)
+    .where(Appointment.id == bindparam("appointment_id"))
+)
+
+
+def appointment_with_room(appointment_id: int) -> tuple[VideoVisit, RoomState | None] | None:
     """A visit and its room (None before the job made it), in one query; None if no visit."""
-    row = db.session.execute(
-        select(Appointment, VideoRoom)
-        .outerjoin(VideoRoom, VideoRoom.appointment_id == Appointment.id)
-        .where(Appointment.id == appointment_id)
-    ).first()
-    return (row[0], row[1]) if row is not None else None
+    row = select_rows(_VISIT_AND_ROOM, {"appointment_id": appointment_id}).first()
+    if row is None:
+        return None
+    room = RoomState(row.room_name, row.status) if row.room_name is not None else None
+    return VideoVisit(*row[:4]), room
 
 
 _UNREAD = object()
 
 
-def video_access_token(appointment: Appointment, user: Actor, room=_UNREAD) -> dict:
+def video_access_token(
+    appointment: Appointment | VideoVisit, user: Actor, room: VideoRoom | RoomState | None = _UNREAD
+) -> dict:
     """Sign a token for the visit's pre-made room: no network call. RoomNotReady otherwise.
 
     The caller has already checked that `user` is the visit's patient or doctor. `room` is the
