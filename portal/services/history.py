@@ -194,7 +194,7 @@ def _visit_page(query: Select, params: dict, limit: int, scope: str) -> Page[Vis
     cards = DoctorCards()
     rows = [
         Visit(*row[:8], cards.card(row[8:]))
-        for row in select_rows(query, {**params, "limit": limit + 1})
+        for row in select_rows(query, {**params, "limit": limit + 1}).all()
     ]
     return page_from_rows(rows, limit, scope, lambda row: (row.starts_at, row.id))
 

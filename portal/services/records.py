@@ -137,7 +137,7 @@ def _select_page(
     }
     cards = DoctorCards()
     entries = []
-    for row in select_rows(query, params):
+    for row in select_rows(query, params).all():
         record = RecordCard(*row[:10], cards.card(row[11:]))
         entries.append(RecordEntry(record, record.supersedes_id, row.replaced_at))
     return entries

@@ -165,7 +165,7 @@ def matching_doctors(criteria: SearchCriteria) -> list[DoctorCard]:
         "city": criteria.city,
     }
     cards = DoctorCards()
-    return [cards.card(row) for row in select_rows(query, params)]
+    return [cards.card(row) for row in select_rows(query, params).all()]
 
 
 @functools.cache
