@@ -7,17 +7,19 @@ exist on a spring-forward day is skipped, and a repeated time on a fall-back day
 (its first occurrence), so DST days have no phantom and no duplicate slots.
 """
 
+from bisect import bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from zoneinfo import ZoneInfo
 
 from flask import current_app
-from sqlalchemy import or_, select
+from sqlalchemy import Date, bindparam, or_, select
 
-from portal.extensions import db
 from portal.models import Appointment, Doctor, DoctorSchedule, ScheduleException
+from portal.models.types import UTCDateTime
+from portal.replica import select_rows
 from portal.services.availability_cache import CachedDays
 from portal.services.directory import DoctorCard
 from portal.services.slots import Rule, Slot
@@ -35,6 +37,21 @@ class DoctorCalendar:
     @property
     def busy(self) -> list[tuple[datetime, datetime]]:
         return self.time_off + self.booked
+
+    # Read once the calendar is loaded, by each of its days:
+
+    @cached_property
+    def rules_by_weekday(self) -> dict[int, list[Rule]]:
+        by_weekday: dict[int, list[Rule]] = {}
+        for rule in self.rules:
+            by_weekday.setdefault(rule.weekday, []).append(rule)
+        return by_weekday
+
+    @cached_property
+    def merged_busy(self) -> tuple[list[tuple[datetime, datetime]], list[datetime]]:
+        """The busy intervals merged (disjoint, in order), and their ends (in order too)."""
+        merged = _merged(self.busy)
+        return merged, [end for _, end in merged]
 
 
 def local_instant(day: date, wall: time, zone: ZoneInfo) -> datetime | None:
@@ -113,15 +130,14 @@ def day_free_slots(calendar: DoctorCalendar, day: date) -> list[Slot]:
     One sweep over the day's slots and its busy intervals (merged, in order), not every slot
     against every interval: a full day has dozens of each.
     """
-    grid = grid_slots(calendar.rules, day, calendar.timezone)
+    grid = grid_slots(calendar.rules_by_weekday.get(day.weekday(), ()), day, calendar.timezone)
     if not grid:
         return []
-    first, last = grid[0].starts_at, grid[-1].ends_at
-    busy = _merged([(s, e) for s, e in calendar.busy if s < last and first < e])
-    if not busy:
+    busy, ends = calendar.merged_busy
+    index, count = bisect_right(ends, grid[0].starts_at), len(busy)  # the first still open
+    if index == count or grid[-1].ends_at <= busy[index][0]:
         return list(grid)
     free = []
-    index, count = 0, len(busy)
     for slot in grid:  # ordered by start, so the first busy interval still open only moves on
         while index < count and busy[index][1] <= slot.starts_at:
             index += 1
@@ -144,57 +160,66 @@ def window_bounds(
     return min(starts), max(ends)
 
 
+# The three reads of load_calendars, built once (history._history_statement says why); the
+# doctors and weekdays are expanding parameters.
+_RULES = select(
+    DoctorSchedule.doctor_id,
+    DoctorSchedule.weekday,
+    DoctorSchedule.start_time,
+    DoctorSchedule.end_time,
+    DoctorSchedule.slot_minutes,
+    DoctorSchedule.valid_from,
+    DoctorSchedule.valid_to,
+).where(
+    DoctorSchedule.doctor_id.in_(bindparam("doctor_ids", expanding=True)),
+    DoctorSchedule.weekday.in_(bindparam("weekdays", expanding=True)),
+    DoctorSchedule.valid_from <= bindparam("date_to", type_=Date()),
+    or_(
+        DoctorSchedule.valid_to.is_(None),
+        DoctorSchedule.valid_to >= bindparam("date_from", type_=Date()),
+    ),
+)
+_TIME_OFF = select(
+    ScheduleException.doctor_id, ScheduleException.starts_at, ScheduleException.ends_at
+).where(
+    ScheduleException.doctor_id.in_(bindparam("doctor_ids", expanding=True)),
+    ScheduleException.starts_at < bindparam("window_end", type_=UTCDateTime()),
+    ScheduleException.ends_at > bindparam("window_start", type_=UTCDateTime()),
+)
+_BOOKED = select(Appointment.doctor_id, Appointment.starts_at, Appointment.ends_at).where(
+    Appointment.doctor_id.in_(bindparam("doctor_ids", expanding=True)),
+    Appointment.starts_at < bindparam("window_end", type_=UTCDateTime()),
+    # No visit is longer than a day: the index range on starts_at stays short.
+    Appointment.starts_at >= bindparam("day_before_window", type_=UTCDateTime()),
+    Appointment.ends_at > bindparam("window_start", type_=UTCDateTime()),
+    Appointment.status != "cancelled",
+)
+
+
 def load_calendars(
     doctors: list[Doctor | DoctorCard], date_from: date, date_to: date
 ) -> dict[int, DoctorCalendar]:
     """Rules, time off and active appointments of these doctors for the window: three queries."""
     if not doctors:
         return {}
-    ids = [doctor.id for doctor in doctors]
     window_start, window_end = window_bounds(
         date_from, date_to, (d.clinic.timezone for d in doctors)
     )
     calendars = {doctor.id: DoctorCalendar(doctor.clinic.timezone) for doctor in doctors}
-    weekdays = {day.weekday() for day in local_dates(date_from, date_to)}
-    rules = db.session.execute(
-        select(
-            DoctorSchedule.doctor_id,
-            DoctorSchedule.weekday,
-            DoctorSchedule.start_time,
-            DoctorSchedule.end_time,
-            DoctorSchedule.slot_minutes,
-            DoctorSchedule.valid_from,
-            DoctorSchedule.valid_to,
-        ).where(
-            DoctorSchedule.doctor_id.in_(ids),
-            DoctorSchedule.weekday.in_(weekdays),
-            DoctorSchedule.valid_from <= date_to,
-            or_(DoctorSchedule.valid_to.is_(None), DoctorSchedule.valid_to >= date_from),
-        )
-    )
-    for doctor_id, *fields in rules:
+    params = {
+        "doctor_ids": list(calendars),
+        "weekdays": sorted({day.weekday() for day in local_dates(date_from, date_to)}),
+        "date_from": date_from,
+        "date_to": date_to,
+        "window_start": window_start,
+        "window_end": window_end,
+        "day_before_window": window_start - timedelta(hours=24),
+    }
+    for doctor_id, *fields in select_rows(_RULES, params).all():
         calendars[doctor_id].rules.append(Rule(*fields))
-    time_off = db.session.execute(
-        select(
-            ScheduleException.doctor_id, ScheduleException.starts_at, ScheduleException.ends_at
-        ).where(
-            ScheduleException.doctor_id.in_(ids),
-            ScheduleException.starts_at < window_end,
-            ScheduleException.ends_at > window_start,
-        )
-    )
-    booked = db.session.execute(
-        select(Appointment.doctor_id, Appointment.starts_at, Appointment.ends_at).where(
-            Appointment.doctor_id.in_(ids),
-            Appointment.starts_at < window_end,
-            Appointment.starts_at >= window_start - timedelta(hours=24),
-            Appointment.ends_at > window_start,
-            Appointment.status != "cancelled",
-        )
-    )
-    for doctor_id, starts_at, ends_at in time_off:
+    for doctor_id, starts_at, ends_at in select_rows(_TIME_OFF, params).all():
         calendars[doctor_id].time_off.append((starts_at, ends_at))
-    for doctor_id, starts_at, ends_at in booked:
+    for doctor_id, starts_at, ends_at in select_rows(_BOOKED, params).all():
         calendars[doctor_id].booked.append((starts_at, ends_at))
     return calendars
 
