@@ -1,10 +1,16 @@
-"""Template filters: times in the clinic's zone with the zone named, money, labels."""
+"""Template filters: times in the clinic's zone with the zone named, money, labels, and the
+structured details of a medical record."""
 
+import html
+import json
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from decimal import Decimal
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from flask import Flask
+from markupsafe import Markup
 
 
 def local_time(value: datetime | None, timezone: str, fmt: str = "%a %d %b %Y, %H:%M") -> str:
@@ -35,6 +41,85 @@ def humanize(value: str | None) -> str:
     return (value or "").replace("_", " ").capitalize()
 
 
+# A record's details (jsonb) nest: vitals hold a blood pressure, labs are a list of results.
+# Deeper than this they are shown as compact JSON text.
+MAX_FACT_DEPTH = 4
+
+
+def fact_entries(data: object) -> Markup:
+    """A mapping's keys and values as <dt>/<dd> pairs, each value shown as fact_value does;
+    nothing for anything but a mapping. Every key and value is escaped."""
+    if not isinstance(data, Mapping):
+        return Markup("")
+    return Markup(_entries(data, 0))  # noqa: S704 (built of escaped pieces only)
+
+
+def fact_value(value: object) -> Markup:
+    """One value of a record's details for people: Yes/No, lists joined by commas, a list of
+    like objects (lab results) as a table, an object as a nested list of facts. Escaped."""
+    return Markup(_value(value, 0))  # noqa: S704 (built of escaped pieces only)
+
+
+# The HTML below is joined as plain strings from escaped leaves and fixed tags: a page of
+# records holds a thousand leaves or more (lab tables), and Markup's own % and join would
+# escape every piece again. Text is escaped with html.escape (quotes too); numbers need none.
+
+
+def _text(value: object) -> str:
+    return html.escape(str(value))
+
+
+@lru_cache(maxsize=1024)
+def _label(key: str) -> str:
+    """A key as a heading, escaped: keys repeat on every record."""
+    return html.escape(humanize(key))
+
+
+def _entries(data: Mapping, depth: int) -> str:
+    return "".join(
+        f"<dt>{_label(str(key))}</dt><dd>{_value(value, depth + 1)}</dd>"
+        for key, value in data.items()
+    )
+
+
+def _value(value: object, depth: int) -> str:
+    if value is None:
+        return "&mdash;"
+    if isinstance(value, bool):
+        return "Yes" if value else "No"
+    if isinstance(value, int | float | Decimal):
+        return str(value)  # digits, sign, point, exponent, inf or nan: nothing to escape
+    if isinstance(value, str):
+        return html.escape(value)
+    if depth >= MAX_FACT_DEPTH:
+        return _text(json.dumps(value, default=str, ensure_ascii=False))
+    if isinstance(value, Mapping):
+        return f'<dl class="facts">{_entries(value, depth)}</dl>' if value else "&mdash;"
+    if isinstance(value, list | tuple):
+        if value and all(isinstance(item, Mapping) for item in value):
+            return _table(value, depth)
+        return ", ".join(_value(item, depth + 1) for item in value) or "&mdash;"
+    return _text(value)
+
+
+def _table(rows: list[Mapping], depth: int) -> str:
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    head = "".join(f"<th>{_label(str(column))}</th>" for column in columns)
+    body = "".join(
+        "<tr>"
+        + "".join(
+            f"<td>{_value(row[column], depth + 1) if column in row else ''}</td>"
+            for column in columns
+        )
+        + "</tr>"
+        for row in rows
+    )
+    return (
+        '<div class="table-wrap"><table class="facts-table">'
+        f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
+    )
+
+
 def init_templating(app: Flask) -> None:
     """Register the filters and the globals every template may use."""
     app.jinja_env.filters["local_time"] = local_time
@@ -42,4 +127,6 @@ def init_templating(app: Flask) -> None:
     app.jinja_env.filters["local_clock"] = local_clock
     app.jinja_env.filters["zone"] = zone_abbreviation
     app.jinja_env.filters["humanize"] = humanize
+    app.jinja_env.filters["fact_entries"] = fact_entries
+    app.jinja_env.filters["fact_value"] = fact_value
     app.jinja_env.globals["timedelta"] = timedelta

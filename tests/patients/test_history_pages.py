@@ -261,6 +261,52 @@ def test_script_and_img_onerror_in_reasons_and_diagnoses_render_inert(client, pa
     assert "&lt;img src=y onerror=alert(2)&gt;" in records
 
 
+def test_structured_record_details_read_as_facts_and_tables_with_every_level_escaped(
+    client, patient, doctor
+):
+    visit = gen_appointment(patient, doctor, now() - timedelta(days=2))
+    gen_record(
+        visit,
+        data={
+            "labs": [
+                {"test": "Sodium", "value": 133.58, "unit": "mmol/L", "flag": "low"},
+                {"test": "<script>alert('lab')</script>", "value": 4.28},
+            ],
+            "vitals": {"pulse": 63, "blood_pressure": {"systolic": 114, "diastolic": 71}},
+            "smoker": False,
+            "allergies": ["penicillin", "<img src=z onerror=alert(3)>"],
+            "<i>note</i>": None,
+            "deep": {"a": {"b": {"c": {"d": "<b>bold</b>"}}}},
+        },
+    )
+    html = client.get("/patient/records").get_data(as_text=True)
+    # No Python reprs: a list of results is a table, an object a nested list of facts.
+    assert "{&#39;" not in html and "[&#39;" not in html and "True" not in html
+    labs = re.search(r'<table class="facts-table">(.*?)</table>', html).group(1)
+    columns = re.findall(r"<th>(.*?)</th>", labs)  # in the order jsonb keeps the keys
+    assert sorted(columns) == ["Flag", "Test", "Unit", "Value"]
+    rows = [
+        dict(zip(columns, re.findall(r"<td>(.*?)</td>", row), strict=True))
+        for row in re.findall(r"<tr>(<td>.*?)</tr>", labs)
+    ]
+    assert rows == [
+        {"Test": "Sodium", "Value": "133.58", "Unit": "mmol/L", "Flag": "low"},
+        {
+            "Test": "&lt;script&gt;alert(&#x27;lab&#x27;)&lt;/script&gt;",
+            "Value": "4.28",
+            "Unit": "",
+            "Flag": "",
+        },
+    ]
+    assert '<dt>Blood pressure</dt><dd><dl class="facts"><dt>Systolic</dt><dd>114</dd>' in html
+    assert "<dt>Smoker</dt><dd>No</dd>" in html
+    assert "<dd>penicillin, &lt;img src=z onerror=alert(3)&gt;</dd>" in html
+    assert "<dt>&lt;i&gt;note&lt;/i&gt;</dt><dd>&mdash;</dd>" in html
+    # Past four levels the rest is compact JSON text, escaped too.
+    assert "&quot;d&quot;: &quot;&lt;b&gt;bold&lt;/b&gt;&quot;" in html
+    assert "<script>alert" not in html and "<img src" not in html and "<b>bold" not in html
+
+
 def test_records_scroll_newest_first_and_every_page_read_is_audited(app, client, patient, doctor):
     t = now()
     visit = gen_appointment(patient, doctor, t - timedelta(days=10))
