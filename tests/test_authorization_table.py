@@ -130,6 +130,9 @@ TABLE: dict[tuple[str, str], Row] = {
     ("auth.register", "GET"): Row(200, 302, 302, 302),
     ("auth.register", "POST"): Row(422, 302, 302, 302),
     ("auth.logout", "POST"): Row(303, 303, 303, 303),
+    # Every signed-in user, their own password only (the form has no user id to point elsewhere).
+    ("auth.change_password_page", "GET"): Row(302, 200, 200, 200),
+    ("auth.change_password_page", "POST"): Row(302, 422, 422, 422),
     # Patients (issue 3): only their own visits and records.
     ("patients.home", "GET"): PATIENT_PAGE,
     ("patients.search", "GET"): PATIENT_PAGE,

@@ -47,6 +47,7 @@ _SIGNED_IN_USER = (
         Doctor.id,
         User.email,
         func.coalesce(Patient.full_name, Doctor.full_name),
+        User.password_changed_at,
     )
     .outerjoin(Patient, Patient.user_id == User.id)
     .outerjoin(Doctor, Doctor.user_id == User.id)
@@ -54,28 +55,33 @@ _SIGNED_IN_USER = (
 )
 
 
-def signed_in_user(user_id: int) -> SignedInUser | None:
-    """The user with this id as current_user sees them, if the account exists and is active."""
+def signed_in_user(user_id: int, signed_in_at: float | None = None) -> SignedInUser | None:
+    """The user with this id as current_user sees them, if the account exists and is active
+    (and, given when the session signed in, its password has not changed since)."""
     row = db.session.connection().execute(_SIGNED_IN_USER, {"user_id": user_id}).first()
-    user = SignedInUser(*row) if row is not None else None
-    return user if user is not None and user.active else None
+    if row is None or not row.active:
+        return None
+    if signed_in_at is not None and signed_in_at < row.password_changed_at.timestamp():
+        return None
+    return SignedInUser(*row[:8])
 
 
 @login_manager.user_loader
 def load_user(user_id: str) -> SignedInUser | None:
-    """The signed-in user, if the account still exists and is active."""
+    """The signed-in user, if the account still exists and is active, and the session is newer
+    than the last password change (a change signs every other session out)."""
     if not user_id.isdigit() or len(user_id) > 18:
         return None
-    return signed_in_user(int(user_id))
+    return signed_in_user(int(user_id), signed_in_at=session.get(AUTH_AT, 0))
 
 
 def start_session(user: User) -> None:
     """Sign in: a fresh session id (no fixation), then the timestamps the timeouts read."""
     session.clear()
     login_user(signed_in_user(user.id))
-    now = int(time.time())
-    session[AUTH_AT] = now
-    session[SEEN_AT] = now
+    now = time.time()
+    session[AUTH_AT] = now  # to the microsecond: a password changed in the same second counts
+    session[SEEN_AT] = int(now)
     current_app.session_interface.regenerate(session)
 
 

@@ -5,11 +5,20 @@ from urllib.parse import urlsplit
 from flask import Blueprint, current_app, flash, redirect, request, url_for
 from flask_login import current_user
 
-from portal.auth.forms import LoginForm, RegisterForm
+from portal.auth.access import role_required
+from portal.auth.forms import ChangePasswordForm, LoginForm, RegisterForm
 from portal.auth.sessions import end_session, home_endpoint_for, start_session
-from portal.extensions import limiter
+from portal.extensions import db, limiter
 from portal.htmx import render
-from portal.services.accounts import EmailTaken, authenticate, normalize_email, register_patient
+from portal.models import ROLES, User, utcnow
+from portal.services.accounts import (
+    EmailTaken,
+    PasswordRefused,
+    authenticate,
+    change_password,
+    normalize_email,
+    register_patient,
+)
 
 bp = Blueprint("auth", __name__)
 
@@ -80,6 +89,38 @@ def register():
             return redirect(url_for("patients.home"), code=303)
     status = 422 if request.method == "POST" else 200
     return render("auth/register.html", form=form), status
+
+
+def _own_account_key() -> str:
+    """Throttle key for the signed-in user's own account."""
+    return f"password:{current_user.id}"
+
+
+@bp.route("/account/password", methods=["GET", "POST"])
+@role_required(*ROLES)
+@limiter.limit(
+    lambda: current_app.config["LOGIN_LIMIT_PER_ACCOUNT"],
+    key_func=_own_account_key,
+    methods=["POST"],
+    deduct_when=_failed,
+)
+def change_password_page():
+    """Change one's password: every other session and every API token of the user stops
+    working; this browser stays signed in with a fresh session."""
+    form = ChangePasswordForm()
+    if form.validate_on_submit():
+        try:
+            change_password(
+                current_user.id, form.current_password.data, form.password.data, utcnow()
+            )
+        except PasswordRefused as refused:
+            getattr(form, refused.field).errors.append(refused.message)
+        else:
+            start_session(db.session.get(User, current_user.id))
+            flash("Your password is changed. Other sessions and the app are signed out.", "success")
+            return redirect(url_for(home_endpoint_for(current_user)), code=303)
+    status = 422 if request.method == "POST" else 200
+    return render("auth/password.html", form=form), status
 
 
 @bp.route("/logout", methods=["POST"])

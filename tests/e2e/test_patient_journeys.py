@@ -114,6 +114,17 @@ def test_a_new_patient_registers_books_scrolls_the_history_reads_records_and_can
     expect(page.get_by_text("You have no upcoming visits.")).to_be_visible()
     checkpoint(page, "visit cancelled")
 
+    main_nav(page).get_by_role("link", name="rosa@example.com").click()
+    expect(page.get_by_role("heading", name="Change your password")).to_be_visible()
+    checkpoint(page, "change the password")
+    page.get_by_label("Current password").fill("a long and private passphrase")
+    page.get_by_label("New password", exact=True).fill("an even longer private passphrase")
+    page.get_by_label("Repeat the new password").fill("an even longer private passphrase")
+    page.get_by_role("button", name="Change the password").click()
+    expect(page.get_by_text("Your password is changed.")).to_be_visible()
+    expect(page.get_by_role("heading", name="Hello, Rosa Almeida")).to_be_visible()
+    checkpoint(page, "password changed, still signed in")
+
 
 def test_two_patients_race_for_one_slot_and_the_second_is_told_it_was_just_taken(
     new_context, checkpoint
