@@ -5,11 +5,11 @@ from dataclasses import dataclass
 
 from flask import Flask, current_app, flash, redirect, request, session, url_for
 from flask_login import UserMixin, current_user, login_user, logout_user
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import func
 
 from portal.extensions import db, login_manager
 from portal.models import Doctor, Patient, User
-from portal.services.authz import Principal
+from portal.services.authz import Principal, principal_select
 
 AUTH_AT = "auth_at"
 SEEN_AT = "seen_at"
@@ -37,21 +37,8 @@ class SignedInUser(Principal, UserMixin):
 
 
 # Every portal request reads its user: one row, no ORM entities, a statement built once.
-_SIGNED_IN_USER = (
-    select(
-        User.id,
-        User.role,
-        User.active,
-        User.clinic_id,
-        Patient.id,
-        Doctor.id,
-        User.email,
-        func.coalesce(Patient.full_name, Doctor.full_name),
-        User.password_changed_at,
-    )
-    .outerjoin(Patient, Patient.user_id == User.id)
-    .outerjoin(Doctor, Doctor.user_id == User.id)
-    .where(User.id == bindparam("user_id"))
+_SIGNED_IN_USER = principal_select(
+    User.email, func.coalesce(Patient.full_name, Doctor.full_name), User.password_changed_at
 )
 
 

@@ -7,10 +7,10 @@ clinic admin their own clinic's calendars and appointments, and no clinical reco
 
 from dataclasses import dataclass
 
-from sqlalchemy import exists, select
+from sqlalchemy import ColumnElement, Select, bindparam, exists, select
 
 from portal.extensions import db
-from portal.models import Appointment, Doctor, User
+from portal.models import Appointment, Doctor, Patient, User
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +28,17 @@ class Principal:
     @property
     def is_active(self) -> bool:
         return self.active
+
+
+def principal_select(*extra: ColumnElement) -> Select:
+    """One user's Principal fields (in its order), then `extra` columns, by :user_id: one row,
+    no ORM entities. Build it once (a module constant) and execute it with the id."""
+    return (
+        select(User.id, User.role, User.active, User.clinic_id, Patient.id, Doctor.id, *extra)
+        .outerjoin(Patient, Patient.user_id == User.id)
+        .outerjoin(Doctor, Doctor.user_id == User.id)
+        .where(User.id == bindparam("user_id"))
+    )
 
 
 # Every question below takes either: the portal's signed-in User or the API's Principal.

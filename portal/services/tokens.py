@@ -23,11 +23,11 @@ from datetime import datetime, timedelta
 
 import jwt
 from flask import current_app
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import select, update
 
 from portal.extensions import db
-from portal.models import Doctor, Patient, RefreshToken, User, utcnow
-from portal.services.authz import Principal
+from portal.models import RefreshToken, User, utcnow
+from portal.services.authz import Principal, principal_select
 
 ALGORITHM = "HS256"
 AUDIENCE = "portal-api"
@@ -39,20 +39,7 @@ _tokens = RefreshToken.__table__  # Core statements: no ORM bookkeeping on the h
 
 # Every API request resolves its token to these columns: one row, no ORM entities, and a
 # statement built once (history._history_statement says why).
-_PRINCIPAL = (
-    select(
-        User.id,
-        User.role,
-        User.active,
-        User.clinic_id,
-        Patient.id,
-        Doctor.id,
-        User.password_changed_at,
-    )
-    .outerjoin(Patient, Patient.user_id == User.id)
-    .outerjoin(Doctor, Doctor.user_id == User.id)
-    .where(User.id == bindparam("user_id"))
-)
+_PRINCIPAL = principal_select(User.password_changed_at)
 
 
 class InvalidToken(Exception):
