@@ -77,12 +77,12 @@ def _label(key: str) -> str:
 
 def _entries(data: Mapping, depth: int) -> str:
     return "".join(
-        f"<dt>{_label(str(key))}</dt><dd>{_value(value, depth + 1)}</dd>"
+        f"<dt>{_label(str(key))}</dt><dd>{_value(value, depth + 1, _label(str(key)))}</dd>"
         for key, value in data.items()
     )
 
 
-def _value(value: object, depth: int) -> str:
+def _value(value: object, depth: int, label: str = "Details") -> str:
     if value is None:
         return "&mdash;"
     if isinstance(value, bool):
@@ -97,12 +97,12 @@ def _value(value: object, depth: int) -> str:
         return f'<dl class="facts">{_entries(value, depth)}</dl>' if value else "&mdash;"
     if isinstance(value, list | tuple):
         if value and all(isinstance(item, Mapping) for item in value):
-            return _table(value, depth)
+            return _table(value, depth, label)
         return ", ".join(_value(item, depth + 1) for item in value) or "&mdash;"
     return _text(value)
 
 
-def _table(rows: list[Mapping], depth: int) -> str:
+def _table(rows: list[Mapping], depth: int, label: str) -> str:
     columns = list(dict.fromkeys(key for row in rows for key in row))
     head = "".join(f"<th>{_label(str(column))}</th>" for column in columns)
     body = "".join(
@@ -114,8 +114,10 @@ def _table(rows: list[Mapping], depth: int) -> str:
         + "</tr>"
         for row in rows
     )
+    # A region that may scroll sideways takes the keyboard focus (axe: scrollable-region-focusable).
     return (
-        '<div class="table-wrap"><table class="facts-table">'
+        f'<div class="table-wrap" tabindex="0" role="region" aria-label="{label}">'
+        '<table class="facts-table">'
         f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
     )
 

@@ -277,11 +277,15 @@ def test_structured_record_details_read_as_facts_and_tables_with_every_level_esc
             "allergies": ["penicillin", "<img src=z onerror=alert(3)>"],
             "<i>note</i>": None,
             "deep": {"a": {"b": {"c": {"d": "<b>bold</b>"}}}},
+            '"><svg onload=alert(4)>': [{"x": 1}],
         },
     )
     html = client.get("/patient/records").get_data(as_text=True)
     # No Python reprs: a list of results is a table, an object a nested list of facts.
     assert "{&#39;" not in html and "[&#39;" not in html and "True" not in html
+    # A table that may scroll sideways is a named region the keyboard can reach.
+    assert '<div class="table-wrap" tabindex="0" role="region" aria-label="Labs">' in html
+    assert 'aria-label="&quot;&gt;&lt;svg onload=alert(4)&gt;"' in html
     labs = re.search(r'<table class="facts-table">(.*?)</table>', html).group(1)
     columns = re.findall(r"<th>(.*?)</th>", labs)  # in the order jsonb keeps the keys
     assert sorted(columns) == ["Flag", "Test", "Unit", "Value"]
@@ -305,6 +309,7 @@ def test_structured_record_details_read_as_facts_and_tables_with_every_level_esc
     # Past four levels the rest is compact JSON text, escaped too.
     assert "&quot;d&quot;: &quot;&lt;b&gt;bold&lt;/b&gt;&quot;" in html
     assert "<script>alert" not in html and "<img src" not in html and "<b>bold" not in html
+    assert "<svg" not in html
 
 
 def test_records_scroll_newest_first_and_every_page_read_is_audited(app, client, patient, doctor):
