@@ -88,7 +88,7 @@ def video_token(appointment_id: int):
     found = appointment_with_room(appointment_id) if appointment_id <= MAX_BIGINT_ID else None
     if found is None:
         raise not_found("appointment")
-    appointment, room = found
+    visit, room = found
     user = api_user()
-    require(can_join_video(user, appointment))
-    return VideoTokenOut(**video_access_token(appointment, user, room))
+    require(can_join_video(user, visit))
+    return VideoTokenOut(**video_access_token(visit, room, user))

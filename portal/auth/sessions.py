@@ -62,10 +62,10 @@ def load_user(user_id: str) -> SignedInUser | None:
     return signed_in_user(int(user_id), signed_in_at=session.get(AUTH_AT, 0))
 
 
-def start_session(user: User) -> None:
+def start_session(user_id: int) -> None:
     """Sign in: a fresh session id (no fixation), then the timestamps the timeouts read."""
     session.clear()
-    login_user(signed_in_user(user.id))
+    login_user(signed_in_user(user_id))
     now = time.time()
     session[AUTH_AT] = now  # to the microsecond: a password changed in the same second counts
     session[SEEN_AT] = int(now)

@@ -8,9 +8,9 @@ from flask_login import current_user
 from portal.auth.access import role_required
 from portal.auth.forms import ChangePasswordForm, LoginForm, RegisterForm
 from portal.auth.sessions import end_session, home_endpoint_for, start_session
-from portal.extensions import db, limiter
+from portal.extensions import limiter
 from portal.htmx import render
-from portal.models import ROLES, User, utcnow
+from portal.models import ROLES, utcnow
 from portal.services.accounts import (
     EmailTaken,
     PasswordRefused,
@@ -61,7 +61,7 @@ def login():
     if form.validate_on_submit():
         user = authenticate(form.email.data, form.password.data)
         if user is not None:
-            start_session(user)
+            start_session(user.id)
             target = _safe_next(request.args.get("next")) or url_for(home_endpoint_for(user))
             return redirect(target, code=303)
         form.form_errors.append(BAD_CREDENTIALS)
@@ -84,7 +84,7 @@ def register():
         except EmailTaken:
             form.email.errors.append("An account with this email exists already. Sign in instead.")
         else:
-            start_session(user)
+            start_session(user.id)
             flash("Welcome! Your account is ready.", "success")
             return redirect(url_for("patients.home"), code=303)
     status = 422 if request.method == "POST" else 200
@@ -116,7 +116,7 @@ def change_password_page():
         except PasswordRefused as refused:
             getattr(form, refused.field).errors.append(refused.message)
         else:
-            start_session(db.session.get(User, current_user.id))
+            start_session(current_user.id)
             flash("Your password is changed. Other sessions and the app are signed out.", "success")
             return redirect(url_for(home_endpoint_for(current_user)), code=303)
     status = 422 if request.method == "POST" else 200

@@ -70,8 +70,11 @@ class RecordEntry:
     """One current medical record, with its doctor and clinic, and what it amends (if anything)."""
 
     record: RecordCard
-    amends_id: int | None = None
-    amends_created_at: datetime | None = None
+    amends_created_at: datetime | None = None  # when the record it replaces was written
+
+    @property
+    def amends_id(self) -> int | None:
+        return self.record.supersedes_id
 
     @property
     def is_amendment(self) -> bool:
@@ -139,7 +142,7 @@ def _select_page(
     entries = []
     for row in select_rows(query, params).all():
         record = RecordCard(*row[:10], cards.card(row[11:]))
-        entries.append(RecordEntry(record, record.supersedes_id, row.replaced_at))
+        entries.append(RecordEntry(record, row.replaced_at))
     return entries
 
 

@@ -243,23 +243,14 @@ def appointment_with_room(appointment_id: int) -> tuple[VideoVisit, RoomState | 
     return VideoVisit(*row[:4]), room
 
 
-_UNREAD = object()
-
-
-def video_access_token(
-    appointment: Appointment | VideoVisit, user: Actor, room: VideoRoom | RoomState | None = _UNREAD
-) -> dict:
+def video_access_token(visit: VideoVisit, room: RoomState | None, user: Actor) -> dict:
     """Sign a token for the visit's pre-made room: no network call. RoomNotReady otherwise.
 
-    The caller has already checked that `user` is the visit's patient or doctor. `room` is the
-    visit's room when the caller read it along (appointment_with_room), None if it has none.
+    `visit` and `room` are what appointment_with_room read (room None before the job made it);
+    the caller has already checked that `user` is the visit's patient or doctor.
     """
-    if appointment.kind != "video":
+    if visit.kind != "video":
         raise RoomNotReady("This visit is not a video visit.")
-    if room is _UNREAD:
-        room = db.session.scalar(
-            select(VideoRoom).where(VideoRoom.appointment_id == appointment.id)
-        )
     if room is None or room.status == "pending":
         lead = current_app.config["VIDEO_ROOM_LEAD_MINUTES"]
         raise RoomNotReady(f"The video room opens about {lead} minutes before the visit.")

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from jobs.video_rooms import prepare_video_rooms
 from portal.extensions import db
 from portal.models import Appointment, User, VideoRoom, utcnow
-from portal.services.video_rooms import RoomNotReady, video_access_token
+from portal.services.video_rooms import RoomNotReady, appointment_with_room, video_access_token
 from tests.factories import gen_appointment, gen_clinic, gen_doctor, gen_patient
 from tests.jobs.conftest import TWILIO_SETTINGS
 from tests.jobs.data import outbox_rows
@@ -28,9 +28,8 @@ def rooms(app) -> dict[int, VideoRoom]:
 
 def token_for(app, appointment: Appointment, user_id: int) -> dict:
     with app.app_context():
-        return video_access_token(
-            db.session.get(Appointment, appointment.id), db.session.get(User, user_id)
-        )
+        visit, room = appointment_with_room(appointment.id)
+        return video_access_token(visit, room, db.session.get(User, user_id))
 
 
 def test_rooms_are_made_minutes_ahead_for_video_visits_only(app, providers, rq_queue, run_worker):
