@@ -56,6 +56,18 @@ def configure_replica_bind(app: Flask) -> None:
     }
 
 
+def forget_inherited_connections(app: Flask) -> None:
+    """After a fork: drop, without closing, any pooled connection the parent made, so that two
+    processes never share one socket (gunicorn's post_fork under preload_app calls this; the
+    parent makes none while loading, this keeps it so if that changes). Redis clients check
+    their pid themselves."""
+    from portal.extensions import db
+
+    with app.app_context():
+        for engine in db.engines.values():
+            engine.dispose(close=False)
+
+
 def is_postgres(engine_or_conn) -> bool:
     """True when the bind is PostgreSQL (the production backend)."""
     return engine_or_conn.dialect.name == "postgresql"

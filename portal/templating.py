@@ -132,3 +132,13 @@ def init_templating(app: Flask) -> None:
     app.jinja_env.filters["fact_entries"] = fact_entries
     app.jinja_env.filters["fact_value"] = fact_value
     app.jinja_env.globals["timedelta"] = timedelta
+
+
+def compile_templates(app: Flask) -> int:
+    """Compile every template now, so no request pays for it (~0.2 s of CPU here for all of
+    them). wsgi.py calls it: under gunicorn's preload_app the workers fork with them compiled.
+    Returns how many there are."""
+    names = app.jinja_env.list_templates(extensions=("html",))
+    for name in names:
+        app.jinja_env.get_template(name)
+    return len(names)

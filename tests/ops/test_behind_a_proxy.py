@@ -1,10 +1,15 @@
 """Production's process settings: the client address through a reverse proxy, and gunicorn
-with deploy/gunicorn.conf.py (several workers, one /metrics for all of them)."""
+with deploy/gunicorn.conf.py (several workers forked from one loaded app, one /metrics for all
+of them)."""
 
+import http.client
 import os
+import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from portal import create_app
@@ -41,7 +46,10 @@ def test_forwarded_headers_are_ignored_unless_trusted(app):
     assert behind.get("/_t/address", headers=chain).get_data(as_text=True) == "203.0.113.7"
 
 
-def test_gunicorn_with_the_production_config_serves_and_adds_up_metrics(app, tmp_path):
+@contextmanager
+def production_gunicorn(tmp_path: Path) -> Iterator[tuple[subprocess.Popen, Callable]]:
+    """gunicorn -c deploy/gunicorn.conf.py with two workers on a free port; yields the master
+    and a get(path) -> (status, body)."""
     port = free_port()
     env = {
         **os.environ,
@@ -61,15 +69,14 @@ def test_gunicorn_with_the_production_config_serves_and_adds_up_metrics(app, tmp
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+
+    def get(path: str) -> tuple[int, str]:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        conn.request("GET", path)
+        response = conn.getresponse()
+        return response.status, response.read().decode()
+
     try:
-        import http.client
-
-        def get(path: str) -> tuple[int, str]:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-            conn.request("GET", path)
-            response = conn.getresponse()
-            return response.status, response.read().decode()
-
         deadline = time.monotonic() + 30
         while True:
             try:
@@ -80,6 +87,27 @@ def test_gunicorn_with_the_production_config_serves_and_adds_up_metrics(app, tmp
             assert process.poll() is None, "gunicorn exited: a worker failed to boot"
             assert time.monotonic() < deadline, "gunicorn did not answer in 30 s"
             time.sleep(0.2)
+        yield process, get
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+def _workers(master: int) -> set[int]:
+    return {int(pid) for pid in Path(f"/proc/{master}/task/{master}/children").read_text().split()}
+
+
+def _anonymous_memory(pid: int) -> tuple[int, int]:
+    """(Anonymous, Pss_Anon) in kB: the process's private-heap pages, and its proportional
+    share of them. Pages still shared with the master after fork count a third each."""
+    fields = dict(
+        line.split(":", 1) for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()
+    )
+    return int(fields["Anonymous"].split()[0]), int(fields["Pss_Anon"].split()[0])
+
+
+def test_gunicorn_with_the_production_config_serves_and_adds_up_metrics(app, tmp_path):
+    with production_gunicorn(tmp_path) as (_, get):
         for _ in range(20):
             assert get("/healthz")[0] == 200
         status, body = get("/metrics")
@@ -92,6 +120,24 @@ def test_gunicorn_with_the_production_config_serves_and_adds_up_metrics(app, tmp
         ]
         assert served and float(served[0].split()[-1]) >= 21  # every worker's requests
         assert "portal_booking_conflicts_total" in body
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
+
+
+def test_workers_are_forks_of_the_loaded_app_and_a_killed_one_comes_back(app, tmp_path):
+    """preload_app: the workers share the app the master loaded (so a recycled or crashed
+    worker is a fork, not a fresh import) and each opens database connections of its own."""
+    with production_gunicorn(tmp_path) as (master, get):
+        workers = _workers(master.pid)
+        assert len(workers) == 2
+        for pid in workers:
+            anonymous, proportional = _anonymous_memory(pid)
+            assert proportional < 0.75 * anonymous, "a worker's heap is not shared with the master"
+        os.kill(min(workers), signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while len(_workers(master.pid) - workers) < 1:
+            assert time.monotonic() < deadline, "the killed worker was not replaced"
+            time.sleep(0.1)
+        (new,) = _workers(master.pid) - workers
+        anonymous, proportional = _anonymous_memory(new)
+        assert proportional < 0.75 * anonymous
+        answers = [get("/readyz") for _ in range(30)]  # the database and Redis, from both
+        assert {status for status, _ in answers} == {200}, answers[:3]
