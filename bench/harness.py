@@ -62,13 +62,14 @@ def gunicorn_server(
     workers: int = WORKERS,
     extra_args: tuple[str, ...] = (),
     root: Path = ROOT,
+    app: str = "wsgi:app",
 ):
-    """Like gunicorn(), with more command-line options and the checkout to serve (`root`, by
-    default this one); yields the port and the master's pid."""
+    """Like gunicorn(), with more command-line options, the checkout to serve (`root`, by
+    default this one) and the WSGI app; yields the port and the master's pid."""
     port = free_port()
     command = [
         str(VENV_BIN / "gunicorn"),
-        "wsgi:app",
+        app,
         "--workers",
         str(workers),
         "--bind",

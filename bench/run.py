@@ -5,7 +5,9 @@ database (so each naive-to-ours ratio compares like with like).
     .venv/bin/python bench/run.py --database-url postgresql://postgres@127.0.0.1:5432/portal_scale
 
 Needs `flask seed scale` data in that database and wrk (apt-get install -y wrk). Starts its own
-gunicorn (4 workers) and uses Redis database 9 for sessions and cache. Bounded: every load run
+gunicorn (one worker per core, as deploy/gunicorn.conf.py) and uses Redis database 9 for sessions
+and cache. The "ceiling" group serves bench/ceiling_app.py instead: bare Flask, one keyset query,
+no portal, to show what the web layer itself reaches on this machine today. Bounded: every load run
 lasts --duration seconds.
 """
 
@@ -29,6 +31,7 @@ from bench.harness import (
     Result,
     api_login,
     gunicorn,
+    gunicorn_server,
     portal_login,
     request,
     summarize,
@@ -427,7 +430,40 @@ def run_booking(args, subjects, env, results, bookings=60, warmup=12):
     results.append(summarize("API cancel, one client", cancel_ms, f"{len(cancel_ms)} timed"))
 
 
+def run_ceiling(args, subjects, env, results):
+    """PERFORMANCE.md's bare ceiling, measured now: bare Flask with one keyset query and with a
+    constant body, beside our API history first page, each at 50 and at 16 connections."""
+    pid = subjects["patient_id"]
+    bare_env = {"CEILING_DATABASE_URL": args.database_url, "CEILING_PATIENT_ID": str(pid)}
+    with gunicorn_server(bare_env, app="bench.ceiling_app:app") as server:
+        for connections in (50, args.connections):
+            for name, path in (("constant body", "/const"), ("one keyset query", "/keyset")):
+                results.append(
+                    wrk(
+                        server.port,
+                        f"ceiling: bare Flask, {name}",
+                        [path],
+                        connections=connections,
+                        duration=args.duration,
+                    )
+                )
+    with gunicorn(env) as port:
+        auth = api_login(port, subjects["patient_email"], args.password)
+        for connections in (50, args.connections):
+            results.append(
+                wrk(
+                    port,
+                    "ours: API history, first page",
+                    [f"/api/patients/{pid}/appointments"],
+                    auth=auth,
+                    connections=connections,
+                    duration=args.duration,
+                )
+            )
+
+
 GROUPS = {
+    "ceiling": run_ceiling,
     "search": run_search,
     "history": run_history,
     "api": run_api,
