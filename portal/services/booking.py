@@ -56,6 +56,11 @@ class CannotCancel(BookingError):
     code = "cannot_cancel"
 
 
+# A visit that has begun is recorded as it went (completed or no-show), never cancelled or moved:
+# a cancellation would free a slot already spent and tell the patient their visit is off.
+STARTED = "This visit has already started: mark it completed or as a no-show instead."
+
+
 @dataclass(frozen=True)
 class BookingRequest:
     patient_id: int
@@ -176,7 +181,7 @@ def book_appointment(request: BookingRequest, now: datetime) -> Appointment:
 def cancel_appointment(
     appointment_id: int, actor: Actor, now: datetime, notify: bool = True
 ) -> Appointment:
-    """Cancel a scheduled appointment; patients only until the cutoff before the visit."""
+    """Cancel a scheduled appointment before it starts; patients only until the cutoff."""
     appointment = db.session.scalar(
         select(Appointment).where(Appointment.id == appointment_id).with_for_update()
     )
@@ -186,6 +191,9 @@ def cancel_appointment(
     if appointment.status != "scheduled":
         db.session.rollback()
         raise CannotCancel(f"This visit is {appointment.status.replace('_', ' ')}, not scheduled.")
+    if appointment.starts_at <= now:
+        db.session.rollback()
+        raise CannotCancel(STARTED)
     cutoff = current_app.config["CANCEL_CUTOFF"]
     if actor.role == "patient" and appointment.starts_at - now < cutoff:
         db.session.rollback()
@@ -211,6 +219,9 @@ def reschedule_appointment(
     if old is None:
         raise LookupError(appointment_id)
     require(can_cancel_appointment(actor, old))
+    if old.starts_at <= now and old.status == "scheduled":
+        db.session.rollback()
+        raise CannotCancel(STARTED)
     if old.status != "scheduled" or (
         actor.role == "patient" and old.starts_at - now < current_app.config["CANCEL_CUTOFF"]
     ):

@@ -188,6 +188,17 @@ def test_a_patient_cannot_cancel_shortly_before_the_visit_but_the_doctor_can(api
     assert by_doctor.status_code == 200
 
 
+def test_a_visit_that_has_started_is_not_cancelled_by_anyone(api, app, world):
+    with app.app_context():
+        begun = gen_appointment(world.patient_p, world.doctor_a, utcnow() - timedelta(minutes=10))
+    for role in ("doctor", "patient"):
+        refused = api.post(f"/api/appointments/{begun.id}/cancel", user=world.user(role))
+        assert refused.status_code == 409
+        assert refused.get_json()["error"]["code"] == "cannot_cancel"
+    with app.app_context():
+        assert db.session.get(Appointment, begun.id).status == "scheduled"
+
+
 # Video.
 
 

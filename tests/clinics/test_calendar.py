@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import event
 
 from portal.extensions import db
-from portal.models import Appointment, Clinic, Notification
+from portal.models import Appointment, Clinic, Notification, utcnow
 from portal.services.availability import free_slots
 from portal.services.availability_cache import CachedDays
 from portal.services.calendar import clinic_week
@@ -134,6 +134,16 @@ def test_cancelling_a_visit_twice_says_why(admin_client, doctor, app):
     response = post_form(admin_client, path, {}, "/clinic/calendar")
     assert response.status_code == 409
     assert "not scheduled" in response.get_data(as_text=True)
+
+
+def test_a_visit_that_has_started_is_not_cancelled(admin_client, doctor, app):
+    visit = gen_appointment(gen_patient(), doctor, utcnow() - timedelta(minutes=5))
+    path = f"/clinic/appointments/{visit.id}/cancel"
+    response = post_form(admin_client, path, {}, "/clinic/calendar")
+    assert response.status_code == 409
+    assert "already started" in response.get_data(as_text=True)
+    assert fetch(app, Appointment, id=visit.id)[0].status == "scheduled"
+    assert fetch(app, Notification) == []
 
 
 def test_another_clinics_visit_cannot_be_cancelled(admin_client, app):

@@ -162,6 +162,22 @@ def test_a_cancelled_visit_cannot_be_cancelled_again(doctor):
         cancel_appointment(appointment.id, user_of(patient), NOW)
 
 
+@pytest.mark.parametrize("minutes_in", [0, 10, 45])
+def test_nobody_cancels_or_moves_a_visit_that_has_started(doctor, minutes_in):
+    """Staff mark a visit that began completed or a no-show; cancelling it would free a slot
+    already spent and tell the patient it is off."""
+    patient = gen_patient()
+    appointment = book(patient, doctor)
+    started = SLOT + timedelta(minutes=minutes_in)
+    with pytest.raises(CannotCancel, match="already started"):
+        cancel_appointment(appointment.id, user_of(doctor), started)
+    with pytest.raises(CannotCancel, match="already started"):
+        reschedule_appointment(appointment.id, user_of(doctor), SLOT + timedelta(days=7), started)
+    db.session.expire_all()
+    assert db.session.get(Appointment, appointment.id).status == "scheduled"
+    assert db.session.query(Appointment).count() == 1
+
+
 def test_rescheduling_moves_the_visit_in_one_step(doctor):
     patient = gen_patient()
     old = book(patient, doctor, reason="Back pain")
