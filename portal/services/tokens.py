@@ -14,12 +14,15 @@ what a stolen token looks like, and the whole family is revoked (the winner's ne
 included). They live in PostgreSQL, not Redis: a Redis failover could undo a rotation.
 """
 
+import functools
 import hashlib
 import hmac
 import secrets
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from types import MappingProxyType
 
 import jwt
 from flask import current_app
@@ -95,6 +98,26 @@ def issue_access_token(user: User, now: datetime | None = None) -> str:
     return jwt.encode(claims, _signing_key(), algorithm=ALGORITHM)
 
 
+@functools.lru_cache(maxsize=2048)
+def _verified_claims(token: str, key: bytes) -> MappingProxyType:
+    """The claims of a token whose signature, algorithm, audience, issuer and required claims
+    check out under this key (PyJWTError otherwise), remembered per token: a mobile app sends
+    the same token for up to an hour, and checking it costs ~0.1 ms of CPU each time here.
+    Only what cannot change is remembered: the caller judges expiry on every use, and the
+    user's state is read from the database on every request. Refusals are not remembered."""
+    claims = jwt.decode(
+        token,
+        key,
+        algorithms=[ALGORITHM],
+        audience=AUDIENCE,
+        issuer=ISSUER,
+        options={"require": ["exp", "iat", "sub", "aud", "iss", "jti"], "verify_exp": False},
+    )
+    if not isinstance(claims["exp"], int | float):
+        raise jwt.InvalidTokenError("exp is not a number")
+    return MappingProxyType(claims)
+
+
 def principal_for_access_token(token: str) -> Principal:
     """The active user an access token was issued to; InvalidToken for anything else.
 
@@ -102,18 +125,11 @@ def principal_for_access_token(token: str) -> Principal:
     who is gone or deactivated, and a token issued before the user's last password change.
     """
     try:
-        claims = jwt.decode(
-            token,
-            _signing_key(),
-            algorithms=[ALGORITHM],
-            audience=AUDIENCE,
-            issuer=ISSUER,
-            options={"require": ["exp", "iat", "sub", "aud", "iss", "jti"]},
-        )
-    except jwt.ExpiredSignatureError:
-        raise InvalidToken("token_expired", "The access token has expired.") from None
+        claims = _verified_claims(token, _signing_key())
     except jwt.PyJWTError:
         raise InvalidToken("invalid_token", "The access token is not valid.") from None
+    if claims["exp"] <= time.time():  # as jwt.decode judges it, on every use
+        raise InvalidToken("token_expired", "The access token has expired.")
     subject = claims["sub"]
     if claims.get("type") != ACCESS_TYPE or not subject.isdigit() or len(subject) > 18:
         raise InvalidToken("invalid_token", "The access token is not valid.")

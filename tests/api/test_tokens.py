@@ -57,6 +57,23 @@ def test_an_expired_access_token_gets_401(api):
     assert response.get_json()["error"]["code"] == "token_expired"
 
 
+def test_a_token_accepted_before_its_expiry_is_refused_after_it(api, app):
+    """A token's checked signature is remembered; its expiry is judged on every use."""
+    patient = gen_patient()
+    ttl = app.config["ACCESS_TOKEN_TTL"]
+    with app.app_context():  # the account's password is older than the token
+        user_row(patient.user_id).password_changed_at = utcnow() - 2 * ttl
+        db.session.commit()
+    token = api.token_for(patient.user_id, now=utcnow() - ttl + timedelta(seconds=3))
+    own = f"/api/patients/{patient.id}/appointments"
+    assert api.get(own, token=token).status_code == 200
+    assert api.get(own, token=token).status_code == 200
+    time.sleep(max(0.0, claims_of(token)["exp"] - time.time()) + 0.05)
+    response = api.get(own, token=token)
+    assert response.status_code == 401
+    assert response.get_json()["error"]["code"] == "token_expired"
+
+
 def test_forged_and_mangled_access_tokens_get_401(api, app, world):
     genuine = api.token_for(world.patient_p.user_id)
     claims = claims_of(genuine)
