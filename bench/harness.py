@@ -222,3 +222,31 @@ def table(results: list[Result]) -> str:
         rps = f"{r.rps:,.0f}" if r.rps is not None else ""
         lines.append(f"| {r.name} | {r.p50:.2f} | {r.p95:.2f} | {r.p99:.2f} | {rps} | {r.note} |")
     return "\n".join(lines)
+
+
+@dataclass
+class Ratio:
+    """One comparison the report prints as a ratio: the review's pattern (or bare Flask) and
+    ours, measured the same way on the same data in the same run."""
+
+    what: str
+    theirs: Result
+    ours: Result
+
+
+def ratio_table(ratios: list[Ratio]) -> str:
+    """Each comparison's latencies side by side and how many times ours is quicker (for the bare
+    ceiling, how many times quicker bare Flask is: below 1 means ours is slower)."""
+    lines = [
+        "| comparison | theirs p50 / p95 ms | ours p50 / p95 ms | ratio at p50 | ratio at p95 "
+        "| requests/s, theirs / ours |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in ratios:
+        a, b = r.theirs, r.ours
+        rps = f"{a.rps:,.0f} / {b.rps:,.0f}" if a.rps and b.rps else ""
+        lines.append(
+            f"| {r.what} | {a.p50:.2f} / {a.p95:.2f} | {b.p50:.2f} / {b.p95:.2f} "
+            f"| {a.p50 / b.p50:.1f}× | {a.p95 / b.p95:.1f}× | {rps} |"
+        )
+    return "\n".join(lines)

@@ -28,11 +28,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import naive
 from bench.harness import (
+    Ratio,
     Result,
     api_login,
     gunicorn,
     gunicorn_server,
     portal_login,
+    ratio_table,
     request,
     summarize,
     table,
@@ -167,20 +169,18 @@ def run_search(args, subjects, env, results):
                     )
                 )
     with psycopg.connect(args.database_url) as conn:
-        results.append(
-            time_calls(
-                "naive search: N+1 (a query per doctor), direct",
-                lambda: naive.search_n_plus_one(conn, top_spec, top_city),
-                repeat=20,
-            )
+        n_plus_one = time_calls(
+            "naive search: N+1 (a query per doctor), direct",
+            lambda: naive.search_n_plus_one(conn, top_spec, top_city),
+            repeat=20,
         )
-        results.append(
-            time_calls(
-                "our search reads: 4 set-based queries, direct",
-                lambda: naive.search_set_based(conn, top_spec, top_city),
-                repeat=20,
-            )
+        set_based = time_calls(
+            "our search reads: 4 set-based queries, direct",
+            lambda: naive.search_set_based(conn, top_spec, top_city),
+            repeat=20,
         )
+    results.extend((n_plus_one, set_based))
+    return [Ratio("search reads: N+1 / set-based", n_plus_one, set_based)]
 
 
 def deep_history_cursor(args, env, subjects, depth=1000) -> str:
@@ -263,35 +263,35 @@ def run_history(args, subjects, env, results):
         )
     with psycopg.connect(args.database_url) as conn:
         after = naive.history_cursor_at(conn, pid, 1000)
-        results.append(
-            time_calls(
-                "naive: whole history, unbounded, direct",
-                lambda: naive.history_unbounded(conn, pid),
-                repeat=30,
-                note=f"{subjects['patient_rows']} rows",
-            )
+        unbounded = time_calls(
+            "naive: whole history, unbounded, direct",
+            lambda: naive.history_unbounded(conn, pid),
+            repeat=30,
+            note=f"{subjects['patient_rows']} rows",
         )
-        results.append(
-            time_calls("naive: OFFSET page 51, direct", lambda: naive.history_offset(conn, pid, 50))
+        offset = time_calls(
+            "naive: OFFSET page 51, direct", lambda: naive.history_offset(conn, pid, 50)
         )
-        results.append(
-            time_calls("ours: keyset page 1, direct", lambda: naive.history_keyset(conn, pid, None))
+        first = time_calls(
+            "ours: keyset page 1, direct", lambda: naive.history_keyset(conn, pid, None)
         )
-        results.append(
-            time_calls(
-                "ours: keyset page 51, direct", lambda: naive.history_keyset(conn, pid, after)
-            )
+        deep = time_calls(
+            "ours: keyset page 51, direct", lambda: naive.history_keyset(conn, pid, after)
         )
-        results.append(
-            time_calls(
-                "naive: all medical records, unbounded, direct",
-                lambda: naive.records_unbounded(conn, pid),
-                repeat=30,
-            )
+        all_records = time_calls(
+            "naive: all medical records, unbounded, direct",
+            lambda: naive.records_unbounded(conn, pid),
+            repeat=30,
         )
-        results.append(
-            time_calls("ours: records keyset page, direct", lambda: naive.records_keyset(conn, pid))
+        records = time_calls(
+            "ours: records keyset page, direct", lambda: naive.records_keyset(conn, pid)
         )
+    results.extend((unbounded, offset, first, deep, all_records, records))
+    return [
+        Ratio("history: unbounded / keyset page 1", unbounded, first),
+        Ratio("history page 51: OFFSET / keyset", offset, deep),
+        Ratio("medical records: unbounded / keyset page", all_records, records),
+    ]
 
 
 def api_cursor_at(port: int, auth: str, patient_id: int, pages: int) -> str:
@@ -435,31 +435,35 @@ def run_ceiling(args, subjects, env, results):
     constant body, beside our API history first page, each at 50 and at 16 connections."""
     pid = subjects["patient_id"]
     bare_env = {"CEILING_DATABASE_URL": args.database_url, "CEILING_PATIENT_ID": str(pid)}
+    connections = (50, args.connections)
+    bare: dict[int, Result] = {}
     with gunicorn_server(bare_env, app="bench.ceiling_app:app") as server:
-        for connections in (50, args.connections):
+        for count in connections:
             for name, path in (("constant body", "/const"), ("one keyset query", "/keyset")):
-                results.append(
-                    wrk(
-                        server.port,
-                        f"ceiling: bare Flask, {name}",
-                        [path],
-                        connections=connections,
-                        duration=args.duration,
-                    )
-                )
-    with gunicorn(env) as port:
-        auth = api_login(port, subjects["patient_email"], args.password)
-        for connections in (50, args.connections):
-            results.append(
-                wrk(
-                    port,
-                    "ours: API history, first page",
-                    [f"/api/patients/{pid}/appointments"],
-                    auth=auth,
-                    connections=connections,
+                result = wrk(
+                    server.port,
+                    f"ceiling: bare Flask, {name}",
+                    [path],
+                    connections=count,
                     duration=args.duration,
                 )
+                results.append(result)
+            bare[count] = result  # the keyset one
+    ratios = []
+    with gunicorn(env) as port:
+        auth = api_login(port, subjects["patient_email"], args.password)
+        for count in connections:
+            ours = wrk(
+                port,
+                "ours: API history, first page",
+                [f"/api/patients/{pid}/appointments"],
+                auth=auth,
+                connections=count,
+                duration=args.duration,
             )
+            results.append(ours)
+            ratios.append(Ratio(f"bare keyset / our API history, c={count}", bare[count], ours))
+    return ratios
 
 
 GROUPS = {
@@ -486,12 +490,23 @@ def main():
         subjects = pick_subjects(conn)
     print(f"heavy patient {subjects['patient_email']} with {subjects['patient_rows']} appointments")
     results: list[Result] = []
+    ratios: list[Ratio] = []
     wanted = [g for g in (args.only.split(",") if args.only else GROUPS) if g]
     for group in wanted:
-        GROUPS[group](args, subjects, env, results)
+        ratios.extend(GROUPS[group](args, subjects, env, results) or [])
     print(table(results))
+    if ratios:
+        print()
+        print(ratio_table(ratios))
     if args.json:
-        Path(args.json).write_text(json.dumps([r.__dict__ for r in results], indent=2))
+        report = {
+            "results": [r.__dict__ for r in results],
+            "ratios": [
+                {"what": r.what, "theirs": r.theirs.__dict__, "ours": r.ours.__dict__}
+                for r in ratios
+            ],
+        }
+        Path(args.json).write_text(json.dumps(report, indent=2))
 
 
 if __name__ == "__main__":
