@@ -24,9 +24,13 @@ def configure_engine_options(app: Flask) -> None:
     if uri.startswith("sqlite"):
         options = {"connect_args": {"timeout": 15}}
     else:
+        # Sessions in UTC: psycopg then hands timestamps back with datetime.UTC itself, which
+        # UTCDateTime passes through as they are (any other zone, Etc/UTC included, it converts).
+        settings = ["-c TimeZone=UTC"]
         timeout = int(app.config.get("DB_STATEMENT_TIMEOUT_MS") or 0)
         if timeout:
-            options.setdefault("connect_args", {})["options"] = f"-c statement_timeout={timeout}"
+            settings.append(f"-c statement_timeout={timeout}")
+        options.setdefault("connect_args", {})["options"] = " ".join(settings)
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
 
 

@@ -1,7 +1,8 @@
-"""The database itself refuses double bookings and edits of the audit trail."""
+"""The database itself refuses double bookings and edits of the audit trail, and speaks UTC."""
 
 import threading
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
@@ -9,8 +10,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from portal.extensions import db
-from portal.models import AuditLog
-from tests.factories import gen_appointment, gen_doctor, gen_patient
+from portal.models import Appointment, AuditLog
+from tests.factories import gen_appointment, gen_clinic, gen_doctor, gen_patient
 
 START = datetime(2030, 3, 4, 14, 0, tzinfo=UTC)
 
@@ -89,3 +90,17 @@ def test_the_audit_log_refuses_update_and_delete(app_ctx, statement):
         db.session.commit()
     db.session.rollback()
     assert db.session.query(AuditLog).one().action == "records.read"
+
+
+def test_sessions_are_in_utc_and_timestamps_come_back_in_utc(app_ctx):
+    """The engine sets TimeZone=UTC on every connection, whatever the server's default (here
+    Etc/UTC, elsewhere perhaps a local zone), so timestamps arrive with datetime.UTC itself and
+    UTCDateTime passes them through; an instant written in another zone reads back the same."""
+    assert db.session.execute(text("SHOW TimeZone")).scalar_one() == "UTC"
+    patient, doctor = gen_patient(), gen_doctor(gen_clinic())
+    berlin = datetime(2030, 6, 3, 11, 30, tzinfo=ZoneInfo("Europe/Berlin"))
+    visit = gen_appointment(patient, doctor, berlin)
+    db.session.expire_all()
+    starts_at = db.session.get(Appointment, visit.id).starts_at
+    assert starts_at.tzinfo is UTC and starts_at == berlin
+    assert starts_at.isoformat() == "2030-06-03T09:30:00+00:00"
