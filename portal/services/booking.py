@@ -57,7 +57,8 @@ class CannotCancel(BookingError):
 
 
 # A visit that has begun is recorded as it went (completed or no-show), never cancelled or moved:
-# a cancellation would free a slot already spent and tell the patient their visit is off.
+# a cancellation would free a slot already spent and tell the patient their visit is off. Staff
+# read this; a patient is already past the cancellation cutoff and is told that instead.
 STARTED = "This visit has already started: mark it completed or as a no-show instead."
 
 
@@ -191,14 +192,14 @@ def cancel_appointment(
     if appointment.status != "scheduled":
         db.session.rollback()
         raise CannotCancel(f"This visit is {appointment.status.replace('_', ' ')}, not scheduled.")
-    if appointment.starts_at <= now:
-        db.session.rollback()
-        raise CannotCancel(STARTED)
     cutoff = current_app.config["CANCEL_CUTOFF"]
     if actor.role == "patient" and appointment.starts_at - now < cutoff:
         db.session.rollback()
         hours = int(cutoff.total_seconds() // 3600)
         raise CannotCancel(f"Visits can be cancelled up to {hours} hours before they start.")
+    if appointment.starts_at <= now:
+        db.session.rollback()
+        raise CannotCancel(STARTED)
     appointment.status = "cancelled"
     if notify:
         outbox.add_status_notifications(appointment, "cancelled")
@@ -219,14 +220,14 @@ def reschedule_appointment(
     if old is None:
         raise LookupError(appointment_id)
     require(can_cancel_appointment(actor, old))
-    if old.starts_at <= now and old.status == "scheduled":
-        db.session.rollback()
-        raise CannotCancel(STARTED)
     if old.status != "scheduled" or (
         actor.role == "patient" and old.starts_at - now < current_app.config["CANCEL_CUTOFF"]
     ):
         db.session.rollback()
         raise CannotCancel("This visit can no longer be moved.")
+    if old.starts_at <= now:
+        db.session.rollback()
+        raise CannotCancel(STARTED)
     request = BookingRequest(old.patient_id, old.doctor_id, new_starts_at, old.kind, old.reason)
     old.status = "cancelled"
     try:

@@ -191,10 +191,15 @@ def test_a_patient_cannot_cancel_shortly_before_the_visit_but_the_doctor_can(api
 def test_a_visit_that_has_started_is_not_cancelled_by_anyone(api, app, world):
     with app.app_context():
         begun = gen_appointment(world.patient_p, world.doctor_a, utcnow() - timedelta(minutes=10))
-    for role in ("doctor", "patient"):
-        refused = api.post(f"/api/appointments/{begun.id}/cancel", user=world.user(role))
+    refusals = {
+        role: api.post(f"/api/appointments/{begun.id}/cancel", user=world.user(role))
+        for role in ("doctor", "patient")
+    }
+    for refused in refusals.values():
         assert refused.status_code == 409
         assert refused.get_json()["error"]["code"] == "cannot_cancel"
+    assert "already started" in refusals["doctor"].get_json()["error"]["message"]
+    assert "hours before" in refusals["patient"].get_json()["error"]["message"]  # the cutoff
     with app.app_context():
         assert db.session.get(Appointment, begun.id).status == "scheduled"
 
