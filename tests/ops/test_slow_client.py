@@ -9,9 +9,11 @@ deploy/nginx.conf in front of it (its ports, files and certificate swapped for t
 - through nginx, twenty such clients change nothing for everyone else, and nginx cuts them
   after client_header_timeout; a client that asks for a large page and reads nothing holds no
   worker either (proxy buffering);
-- with gunicorn down, nginx answers a plain 502 at once, and still serves the static files.
+- with gunicorn down, nginx answers a plain 502 at once, and still serves the static files;
+- the API's JSON is gzipped, the portal's pages are not (BREACH).
 """
 
+import gzip
 import json
 import os
 import re
@@ -31,6 +33,7 @@ from tests.ops.proxy_servers import (
     Nginx,
     Slowloris,
     connect,
+    fetch,
     free_port,
     get,
     gunicorn,
@@ -217,6 +220,42 @@ def test_through_nginx_a_client_that_reads_nothing_holds_no_worker(stack):
     finally:
         for reader in readers:
             reader.close()
+
+
+def test_through_nginx_api_answers_are_compressed_and_pages_are_not(stack):
+    """gzip for the API's JSON (bearer tokens: nothing for BREACH to read), never for the
+    portal's pages (a CSRF token beside reflected input, sent with the cookie)."""
+    web = stack.nginx
+    patient = gen_patient(email="mobile@example.com")
+    visit = gen_appointment(patient, gen_doctor(), datetime.now(UTC) - timedelta(days=3))
+    for number in range(10):
+        gen_record(
+            visit, diagnosis=f"Finding {number}: " + "stable, reviewed with the patient. " * 8
+        )
+    login = fetch(
+        web.https_port,
+        "POST",
+        "/api/auth/login",
+        tls=web.tls,
+        body=json.dumps({"email": "mobile@example.com", "password": TestConfig.DEMO_PASSWORD}),
+        headers={"Content-Type": "application/json"},
+    )
+    assert login.status == 200, login.text
+    auth = {"Authorization": "Bearer " + json.loads(login.body)["access_token"]}
+    path = f"/api/patients/{patient.id}/medical-records"
+
+    plain = get(web.https_port, path, tls=web.tls, headers=auth)
+    zipped = get(web.https_port, path, tls=web.tls, headers={**auth, "Accept-Encoding": "gzip"})
+    assert plain.status == zipped.status == 200
+    assert "Content-Encoding" not in plain.headers
+    assert zipped.headers["Content-Encoding"] == "gzip"
+    assert "Accept-Encoding" in zipped.headers["Vary"]
+    assert json.loads(gzip.decompress(zipped.body)) == json.loads(plain.body)
+    assert len(zipped.body) < len(plain.body) / 3
+
+    page = get(web.https_port, "/login", tls=web.tls, headers={"Accept-Encoding": "gzip"})
+    assert page.status == 200 and "csrf_token" in page.text
+    assert "Content-Encoding" not in page.headers
 
 
 def read_some(sock) -> bytes:
