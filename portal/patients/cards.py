@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 CARD_TTL = 3600
 # Part of every key: change it when the card or list templates change, so a deployment never
 # serves HTML rendered by the templates it replaced.
-MARKUP_VERSION = "3"
+MARKUP_VERSION = "4"
 # A card lists this many times a day, then "+N more" (a link to the doctor's week).
 SLOTS_PER_DAY = 4
 
