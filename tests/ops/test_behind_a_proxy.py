@@ -126,7 +126,11 @@ def test_workers_are_forks_of_the_loaded_app_and_a_killed_one_comes_back(app, tm
     """preload_app: the workers share the app the master loaded (so a recycled or crashed
     worker is a fork, not a fresh import) and each opens database connections of its own."""
     with production_gunicorn(tmp_path) as (master, get):
-        workers = _workers(master.pid)
+        # The first worker may answer before the master has forked the second.
+        deadline = time.monotonic() + 30
+        while len(workers := _workers(master.pid)) < 2:
+            assert time.monotonic() < deadline, f"gunicorn has {len(workers)} of 2 workers"
+            time.sleep(0.1)
         assert len(workers) == 2
         for pid in workers:
             anonymous, proportional = _anonymous_memory(pid)
