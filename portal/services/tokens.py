@@ -67,11 +67,15 @@ class TokenPair:
 
 def _signing_key() -> bytes:
     """JWT_SECRET_KEY, or a key derived from SECRET_KEY for access tokens only."""
-    configured = current_app.config.get("JWT_SECRET_KEY")
+    return _derived_key(current_app.config.get("JWT_SECRET_KEY"), current_app.config["SECRET_KEY"])
+
+
+@functools.lru_cache(maxsize=8)
+def _derived_key(configured: str | None, secret: str) -> bytes:
+    """Derived once per pair of settings, not on every request."""
     if configured:
         return configured.encode()
-    secret = current_app.config["SECRET_KEY"].encode()
-    return hmac.new(secret, b"portal api access tokens", hashlib.sha256).digest()
+    return hmac.new(secret.encode(), b"portal api access tokens", hashlib.sha256).digest()
 
 
 def hash_refresh_token(token: str) -> str:

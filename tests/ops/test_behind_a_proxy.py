@@ -2,12 +2,10 @@
 with deploy/gunicorn.conf.py (several workers forked from one loaded app, one /metrics for all
 of them)."""
 
-import http.client
 import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,7 +13,8 @@ from pathlib import Path
 from portal import create_app
 from portal.config import TestConfig
 from portal.services.audit import request_address
-from tests.ops.redis_servers import free_port
+from tests.ops import proxy_servers
+from tests.ops.redis_servers import free_port, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -71,22 +70,15 @@ def production_gunicorn(tmp_path: Path) -> Iterator[tuple[subprocess.Popen, Call
     )
 
     def get(path: str) -> tuple[int, str]:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-        conn.request("GET", path)
-        response = conn.getresponse()
-        return response.status, response.read().decode()
+        answer = proxy_servers.get(port, path, timeout=5)
+        return answer.status, answer.text
+
+    def answering() -> bool:
+        assert process.poll() is None, "gunicorn exited: a worker failed to boot"
+        return get("/healthz")[0] == 200
 
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if get("/healthz")[0] == 200:
-                    break
-            except OSError:
-                pass
-            assert process.poll() is None, "gunicorn exited: a worker failed to boot"
-            assert time.monotonic() < deadline, "gunicorn did not answer in 30 s"
-            time.sleep(0.2)
+        wait_until(answering, 30, "gunicorn to answer /healthz", interval=0.2)
         yield process, get
     finally:
         process.terminate()
@@ -127,20 +119,13 @@ def test_workers_are_forks_of_the_loaded_app_and_a_killed_one_comes_back(app, tm
     worker is a fork, not a fresh import) and each opens database connections of its own."""
     with production_gunicorn(tmp_path) as (master, get):
         # The first worker may answer before the master has forked the second.
-        deadline = time.monotonic() + 30
-        while len(workers := _workers(master.pid)) < 2:
-            assert time.monotonic() < deadline, f"gunicorn has {len(workers)} of 2 workers"
-            time.sleep(0.1)
-        assert len(workers) == 2
+        wait_until(lambda: len(_workers(master.pid)) == 2, 30, "gunicorn's two workers")
+        workers = _workers(master.pid)
         for pid in workers:
             anonymous, proportional = _anonymous_memory(pid)
             assert proportional < 0.75 * anonymous, "a worker's heap is not shared with the master"
         os.kill(min(workers), signal.SIGKILL)
-        deadline = time.monotonic() + 30
-        while len(_workers(master.pid) - workers) < 1:
-            assert time.monotonic() < deadline, "the killed worker was not replaced"
-            time.sleep(0.1)
-        (new,) = _workers(master.pid) - workers
+        (new,) = wait_until(lambda: _workers(master.pid) - workers, 30, "a new worker")
         anonymous, proportional = _anonymous_memory(new)
         assert proportional < 0.75 * anonymous
         answers = [get("/readyz") for _ in range(30)]  # the database and Redis, from both
