@@ -230,18 +230,14 @@ def free_slots(
     date_to: date,
     not_before: datetime,
     use_cache: bool = True,
-    cached: CachedDays | None = None,
 ) -> dict[int, dict[date, list[Slot]]]:
     """Free slots per doctor and local day, from the cache where it has them.
 
     The (doctor, day) pairs the cache lacks are computed from three set-based reads for all
     of them together, so the number of queries does not grow with the number of doctors.
-    `cached` is the cache's view of exactly these doctors and days when the caller has
-    already read it (cached_days); by default it is read here.
     """
     days = local_dates(date_from, date_to)
-    if cached is None and use_cache:
-        cached = cached_days(doctors, date_from, date_to)
+    cached = cached_days(doctors, date_from, date_to) if use_cache else None
     if cached is not None and cached.available:
         missing = cached.misses()
     else:

@@ -20,6 +20,7 @@ from portal.extensions import db
 from portal.models import SLOT_LENGTHS, Appointment, Doctor, DoctorSchedule, ScheduleException
 from portal.services import availability_cache
 from portal.services.authz import Actor, can_administer_doctor, require
+from portal.services.availability import local_dates
 from portal.services.booking import CannotCancel, cancel_appointment
 
 FIRST_YEAR, LAST_YEAR = 2000, 2100
@@ -243,10 +244,7 @@ def _invalidate_span(doctor_id: int, starts_at: datetime, ends_at: datetime, tz:
     if (last - first).days >= MAX_DAYS_INVALIDATED_ONE_BY_ONE:
         availability_cache.invalidate_doctor(doctor_id)
         return
-    day = first
-    while day <= last:
-        availability_cache.invalidate_day(doctor_id, day)
-        day += timedelta(days=1)
+    availability_cache.invalidate_days(doctor_id, local_dates(first, last))
 
 
 def add_time_off(

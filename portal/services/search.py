@@ -19,7 +19,6 @@ from portal.extensions import cache, db
 from portal.models import Clinic, Doctor, User
 from portal.replica import replica_safe_timeout, select_rows
 from portal.services.availability import Slot, free_slots
-from portal.services.availability_cache import CachedDays
 from portal.services.directory import DOCTOR_CARD_COLUMNS, DoctorCard, DoctorCards
 from portal.services.pagination import BadCursor, Page, decode_cursor, page_from_rows
 
@@ -209,24 +208,16 @@ def search_availability(
     limit: int,
     cursor: str | None,
     now: datetime,
-    doctors: list[DoctorCard] | None = None,
-    cached: CachedDays | None = None,
 ) -> Page[DoctorAvailability]:
-    """A page of doctors with free slots, soonest first, keyset over (first slot, doctor id).
-
-    `doctors` (matching_doctors) and `cached` (their cache keys) when the caller has read them.
-    """
+    """A page of doctors with free slots, soonest first, keyset over (first slot, doctor id)."""
     after = decode_cursor(criteria.scope, cursor)
     if after is not None:
         try:
             after_key = (datetime.fromisoformat(after[0]), int(after[1]))
         except (TypeError, ValueError, IndexError):
             raise BadCursor("cursor is not valid for this list") from None
-    if doctors is None:
-        doctors = matching_doctors(criteria)
-    slots = free_slots(
-        doctors, criteria.date_from, criteria.date_to, earliest_bookable(now), cached=cached
-    )
+    doctors = matching_doctors(criteria)
+    slots = free_slots(doctors, criteria.date_from, criteria.date_to, earliest_bookable(now))
     results = sorted(
         (DoctorAvailability(doctor, slots[doctor.id]) for doctor in doctors if slots[doctor.id]),
         key=lambda result: result.sort_key,

@@ -2,12 +2,16 @@
 
 A list (a page of the portal's results, the cards an infinite-scroll request adds, or the JSON
 of an API search page) is keyed by everything it is made of: what renders it (`kind`, with a
-version of the markup), the search and its cursor and limit, every matching doctor's displayed
-fields, the versioned cache key of every (doctor, day) of the search — a booking, a
-cancellation, a rule or time off changes one of those versions — and the minute that the lead
-time starts at (slots start on whole minutes, so the slots shown change only when that minute
-does). A stale list cannot be served; time-to-live only reclaims memory. A list holds nothing
-of the user's, so it is shared by every patient.
+version of the markup), the search and its cursor and limit, the versions of the search's area
+over its days (availability_cache: any booking, cancellation, rule, time off, doctor added or
+deactivated among the area's doctors on those days changes one of them) and the minute that
+the lead time starts at (slots start on whole minutes, so the slots shown change only when that
+minute does). A stale list cannot be served; time-to-live only reclaims memory. A list holds
+nothing of the user's, so it is shared by every patient.
+
+The versions are read before anything else, so a list computed while a booking commits lands
+under the old versions and is never served. A hit reads nothing else: not the matching doctors,
+not their days.
 """
 
 import hashlib
@@ -15,13 +19,15 @@ import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+from flask import current_app
 from redis.exceptions import RedisError
 
 from portal.extensions import cache
 from portal.metrics import count_search_cache
 from portal.replica import replica_safe_timeout
-from portal.services.availability import cached_days
-from portal.services.search import earliest_bookable, matching_doctors, search_availability
+from portal.services.availability import local_dates
+from portal.services.availability_cache import area_fingerprint, search_area
+from portal.services.search import SearchCriteria, earliest_bookable, search_availability
 
 log = logging.getLogger(__name__)
 
@@ -42,26 +48,31 @@ def doctor_fields(doctor) -> list[str]:
     ]
 
 
+def area_versions(criteria: SearchCriteria) -> str | None:
+    """The versions a list of this search is checked against; None when the cache cannot vouch
+    for the slots (availability cache off or unavailable)."""
+    if not current_app.config["AVAILABILITY_CACHE_ENABLED"]:
+        return None
+    area = search_area(criteria.specialization, criteria.city, criteria.clinic_id)
+    return area_fingerprint(area, local_dates(criteria.date_from, criteria.date_to))
+
+
 def results_key(
     kind: str,
     scope: str,
     cursor: str | None,
     limit: int,
-    doctors: list,
-    fingerprint: str | None,
+    versions: str | None,
     not_before: datetime,
 ) -> str | None:
-    """The content address of one result list; None when the cache cannot vouch for the slots
-    (availability cache off or unavailable)."""
-    if fingerprint is None:
+    """The content address of one result list; None without versions to check it against."""
+    if versions is None:
         return None
     # Slots start on whole minutes: "at or after not_before" is "at or after its next minute".
     minute = not_before.replace(second=0, microsecond=0)
     if minute < not_before:
         minute += timedelta(minutes=1)
-    parts = [kind, scope, cursor or "", str(limit), minute.isoformat(), fingerprint]
-    for doctor in doctors:
-        parts.extend(doctor_fields(doctor))
+    parts = [kind, scope, cursor or "", str(limit), minute.isoformat(), versions]
     return "frag:results:" + hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
 
@@ -89,7 +100,7 @@ def keep_results(key: str | None, value) -> None:
 
 
 def cached_search(
-    criteria,
+    criteria: SearchCriteria,
     *,
     kind: str,
     limit: int,
@@ -104,22 +115,12 @@ def cached_search(
     Raises what search_availability raises (BadCursor, ...), on a miss only: a kept list was
     made from a cursor that decoded.
     """
-    doctors = matching_doctors(criteria)
-    cached = cached_days(doctors, criteria.date_from, criteria.date_to)
     key = results_key(
-        kind,
-        criteria.scope,
-        cursor,
-        limit,
-        doctors,
-        cached.fingerprint if cached is not None else None,
-        earliest_bookable(now),
+        kind, criteria.scope, cursor, limit, area_versions(criteria), earliest_bookable(now)
     )
     value = cached_results(key)
     if value is None:
-        page = search_availability(
-            criteria, limit=limit, cursor=cursor, now=now, doctors=doctors, cached=cached
-        )
+        page = search_availability(criteria, limit=limit, cursor=cursor, now=now)
         value = make(page)
         if page.items:
             keep_results(key, value)

@@ -10,10 +10,16 @@ from redis import Redis
 
 from portal.config import TestConfig
 from portal.extensions import db
-from portal.models import Appointment
+from portal.models import Appointment, Doctor, User
 from portal.services.availability_cache import appointment_changed, invalidate_doctor
-from tests.factories import gen_appointment, gen_patient
-from tests.patients.test_search_and_booking_pages import make_doctors, search, tomorrow
+from portal.services.staff import deactivate_doctor
+from tests.factories import gen_admin, gen_appointment, gen_patient
+from tests.patients.test_search_and_booking_pages import (
+    count_statements,
+    make_doctors,
+    search,
+    tomorrow,
+)
 
 NEW_YORK = ZoneInfo("America/New_York")
 
@@ -129,3 +135,48 @@ def test_slots_inside_the_lead_time_are_not_served_from_an_older_list(patient_cl
     finally:
         app.config["BOOKING_LEAD_TIME"] = lead
     assert len(results_keys()) == 2
+
+
+def test_a_booking_changes_only_the_lists_that_show_its_doctor_day(patient_client, app):
+    (doctor,) = make_doctors(1)
+    make_doctors(1, city="Shelbyville")
+    make_doctors(1, specialization="Dermatology")
+    later = (datetime.fromisoformat(tomorrow()) + timedelta(days=3)).date().isoformat()
+    searches = [
+        {},  # Cardiology in Springfield, tomorrow to next week: shows the booked day
+        {"city": "Shelbyville"},
+        {"specialization": "Dermatology"},
+        {"date_from": later},  # the same area, but not the booked day
+    ]
+    pages = [search(patient_client, **params).get_data(as_text=True) for params in searches]
+    assert len(results_keys()) == 4
+    with app.app_context():
+        gen_appointment(gen_patient(), doctor, first_slot_tomorrow())
+        appointment_changed(doctor.id, first_slot_tomorrow(), "America/New_York")
+    again = [search(patient_client, **params).get_data(as_text=True) for params in searches]
+    assert len(results_keys()) == 5  # one list made again; three served as they were
+    lists = [page.split('id="results"')[1] for page in pages]
+    assert [page.split('id="results"')[1] for page in again][1:] == lists[1:]
+    assert again[0].split('id="results"')[1] != lists[0]
+
+
+def test_a_repeated_search_reads_neither_the_doctors_nor_their_days(patient_client, app):
+    make_doctors(3)
+    search(patient_client)
+    response, statements = count_statements(app, lambda: search(patient_client))
+    assert response.status_code == 200
+    assert "Dr. Doctor" in response.get_data(as_text=True)
+    assert len(statements) == 1  # the signed-in user, as on every page
+    tables = ("doctor_schedules", "schedule_exceptions", "appointments", "consultation_fee")
+    assert not any(table in statements[0] for table in tables)
+
+
+def test_a_deactivated_doctor_leaves_the_list_at_once(patient_client, app):
+    kept, gone = make_doctors(2)
+    assert gone.full_name in search(patient_client).get_data(as_text=True)
+    with app.app_context():
+        clinic = db.session.get(Doctor, gone.id).clinic
+        deactivate_doctor(db.session.get(User, gen_admin(clinic).id), gone.id)
+    html = search(patient_client).get_data(as_text=True)
+    assert kept.full_name in html
+    assert gone.full_name not in html

@@ -1,15 +1,17 @@
 """The availability cache: exact invalidation, warm-up, fallback, and equality with the database."""
 
+import json
 import logging
 import random
 from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
+from flask import current_app
 
 from portal import create_app
 from portal.config import TestConfig
 from portal.extensions import db
-from portal.models import Appointment, User
+from portal.models import Appointment, Clinic, User
 from portal.services.availability import free_slots, local_dates
 from portal.services.availability_cache import CachedDays
 from portal.services.booking import (
@@ -19,8 +21,27 @@ from portal.services.booking import (
     cancel_appointment,
     reschedule_appointment,
 )
+from portal.services.rules import (
+    CollisionsToDecide,
+    RuleInput,
+    ScheduleInvalid,
+    add_rule,
+    add_time_off,
+    colliding_appointments,
+    delete_rule,
+    doctor_rules,
+)
+from portal.services.search import SearchCriteria
+from portal.services.search_results import cached_search
 from portal.services.warmup import warm_availability
-from tests.factories import gen_appointment, gen_clinic, gen_doctor, gen_patient, gen_schedule
+from tests.factories import (
+    gen_admin,
+    gen_appointment,
+    gen_clinic,
+    gen_doctor,
+    gen_patient,
+    gen_schedule,
+)
 
 NOW = datetime(2030, 6, 1, 8, 0, tzinfo=UTC)
 DAYS = [date(2030, 6, 3), date(2030, 6, 4), date(2030, 6, 5)]
@@ -131,36 +152,100 @@ def test_with_redis_down_search_reads_the_database_and_logs_once(app, caplog):
         assert CachedDays([doctor.id], DAYS).misses() == []
 
 
+def search_pages(criteria: SearchCriteria) -> list[str]:
+    """Every page of a search (two doctors a page), as cached_search gives them."""
+    pages, cursor = [], None
+    while True:
+        page = cached_search(
+            criteria, kind="test", limit=2, cursor=cursor, now=NOW, make=describe_page
+        )
+        pages.append(page)
+        cursor = json.loads(page)["next"]
+        if cursor is None:
+            return pages
+
+
+def describe_page(page) -> str:
+    items = [
+        [
+            r.doctor.id,
+            {d.isoformat(): [s.starts_at.isoformat() for s in v] for d, v in r.days.items()},
+        ]
+        for r in page.items
+    ]
+    return json.dumps({"items": items, "next": page.next_cursor})
+
+
+def uncached_search_pages(criteria: SearchCriteria) -> list[str]:
+    current_app.config["AVAILABILITY_CACHE_ENABLED"] = False
+    try:
+        return search_pages(criteria)
+    finally:
+        current_app.config["AVAILABILITY_CACHE_ENABLED"] = True
+
+
+def random_change(rng, doctors, patients, users, admins, cached) -> None:
+    """One booking, cancellation, reschedule, weekly-rule change or time off, through the
+    services (which invalidate as they do in production)."""
+    doctor = rng.choice(doctors)
+    free = [s for day in cached[doctor.id].values() for s in day]
+    scheduled = db.session.query(Appointment).filter_by(status="scheduled").all()
+    action = rng.choice(["book", "book", "cancel", "reschedule", "rule", "time_off"])
+    admin = admins[doctor.id]
+    if action == "book" and free:
+        patient = rng.choice(patients)
+        book_appointment(BookingRequest(patient.id, doctor.id, rng.choice(free).starts_at), NOW)
+    elif action == "cancel" and scheduled:
+        victim = rng.choice(scheduled)
+        cancel_appointment(victim.id, users[victim.patient_id], NOW)
+    elif action == "reschedule" and scheduled:
+        victim = rng.choice(scheduled)
+        targets = [s for day in cached[victim.doctor_id].values() for s in day]
+        if targets:
+            reschedule_appointment(
+                victim.id, users[victim.patient_id], rng.choice(targets).starts_at, NOW
+            )
+    elif action == "rule":
+        rules = doctor_rules(doctor.id)
+        if rules and rng.random() < 0.5:
+            delete_rule(admin, rng.choice(rules).id)
+        else:
+            start = rng.choice([time(7), time(12), time(13), time(15)])
+            rule = RuleInput(rng.choice(DAYS).weekday(), start, time(start.hour + 2), 30, DAYS[0])
+            add_rule(admin, doctor.id, rule)
+    elif action == "time_off":
+        starts_at = datetime.combine(rng.choice(DAYS), time(rng.randrange(0, 22)), UTC)
+        ends_at = starts_at + timedelta(hours=rng.choice([1, 2, 30]))
+        inside = colliding_appointments(doctor.id, starts_at, ends_at)
+        add_time_off(
+            admin,
+            doctor.id,
+            starts_at,
+            ends_at,
+            "random",
+            NOW,
+            decision=rng.choice(["keep", "cancel"]),
+            seen_ids=frozenset(a.id for a in inside),
+        )
+
+
 def test_a_random_sequence_of_changes_never_lets_the_cache_drift(app_ctx):
+    """After every change, the cached days and every cached search page equal the database."""
     rng = random.Random(20261129)
     doctors = [make_doctor(tz) for tz in ("UTC", "America/New_York", "Europe/Berlin")]
+    doctors.append(make_doctor("Asia/Kolkata"))
+    admins = {d.id: gen_admin(db.session.get(Clinic, d.clinic_id)) for d in doctors}
     patients = [gen_patient() for _ in range(6)]
     users = {p.id: db.session.get(User, p.user_id) for p in patients}
-    for step in range(60):
+    criteria = SearchCriteria("Cardiology", DAYS[0], DAYS[-1], city="New York")
+    for step in range(80):
         cached, uncached = cached_and_uncached(doctors)
         assert cached == uncached, f"step {step}"
-        doctor = rng.choice(doctors)
-        free = [s for day in cached[doctor.id].values() for s in day]
-        scheduled = db.session.query(Appointment).filter_by(status="scheduled").all()
-        action = rng.choice(["book", "book", "cancel", "reschedule"])
+        assert search_pages(criteria) == uncached_search_pages(criteria), f"step {step}"
         try:
-            if action == "book" and free:
-                patient = rng.choice(patients)
-                book_appointment(
-                    BookingRequest(patient.id, doctor.id, rng.choice(free).starts_at), NOW
-                )
-            elif action == "cancel" and scheduled:
-                victim = rng.choice(scheduled)
-                cancel_appointment(victim.id, users[victim.patient_id], NOW)
-            elif action == "reschedule" and scheduled:
-                victim = rng.choice(scheduled)
-                targets = [s for day in cached[victim.doctor_id].values() for s in day]
-                if targets:
-                    reschedule_appointment(
-                        victim.id, users[victim.patient_id], rng.choice(targets).starts_at, NOW
-                    )
-        except BookingError:
-            pass  # a patient already busy then: refused, and nothing changed
+            random_change(rng, doctors, patients, users, admins, cached)
+        except (BookingError, ScheduleInvalid, CollisionsToDecide):
+            db.session.rollback()  # refused, and nothing changed
     assert db.session.query(Appointment).count() > 10
 
 
