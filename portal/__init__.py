@@ -117,20 +117,27 @@ def register_redis(app: Flask) -> None:
 def register_cache(app: Flask) -> None:
     """Flask-Caching: Redis with a key prefix (never FLUSHDB the queues), else in-process.
 
-    The cache's own Redis (CACHE_REDIS_URL) if there is one, else the app's Redis, Sentinel
-    included. Flask-Caching and the raw client (for the atomic operations Flask-Caching
-    lacks) share one client from make_redis, so they share its timeouts and its master.
+    The cache's own Redis (CACHE_REDIS_URL, behind a breaker: an outage of it costs pages
+    nothing but the cache) if there is one, else the app's Redis, Sentinel included.
+    Flask-Caching and the raw client (for the atomic operations Flask-Caching lacks) share one
+    client, so they share its timeouts and its master.
     """
     from portal.extensions import cache
-    from portal.redis_client import make_redis
+    from portal.redis_client import make_cache_redis
 
     if app.config.get("CACHE_REDIS_URL"):
-        cache_redis = make_redis(app.config, url=app.config["CACHE_REDIS_URL"])
+        cache_redis = make_cache_redis(app.config, app.config["CACHE_REDIS_URL"])
     else:
         cache_redis = app.extensions["redis"]
     app.extensions["cache_redis"] = cache_redis
     if cache_redis is not None:
-        cache_config = {"CACHE_TYPE": "RedisCache", "CACHE_REDIS_HOST": cache_redis}
+        # CACHE_REDIS_URL stays out: Flask-Caching merges app.config into this and, given a
+        # URL, would build a client of its own, without our timeouts or breaker.
+        cache_config = {
+            "CACHE_TYPE": "RedisCache",
+            "CACHE_REDIS_HOST": cache_redis,
+            "CACHE_REDIS_URL": None,
+        }
     else:
         cache_config = {"CACHE_TYPE": "SimpleCache"}
     cache_config["CACHE_KEY_PREFIX"] = app.config["CACHE_KEY_PREFIX"]

@@ -81,6 +81,8 @@ class Config:
     CACHE_KEY_PREFIX = os.environ.get("CACHE_KEY_PREFIX", "portal:cache:")
     # The cache may live on its own Redis (one that may evict); defaults to REDIS_URL.
     CACHE_REDIS_URL = os.environ.get("CACHE_REDIS_URL") or None
+    # After that Redis fails, the cache skips it for this long (redis_client.make_cache_redis).
+    CACHE_RETRY_SECONDS = float(os.environ.get("CACHE_RETRY_SECONDS", "5"))
     AVAILABILITY_CACHE_ENABLED = _env_bool("AVAILABILITY_CACHE_ENABLED", True)
     CACHE_DEFAULT_TIMEOUT = _env_int("CACHE_DEFAULT_TIMEOUT", 3600)
     RQ_QUEUE = os.environ.get("RQ_QUEUE", "default")

@@ -7,11 +7,15 @@ reconnect, so after a failover the next connection goes to the promoted replica 
 restart of the app. redis-py includes the Sentinel client: no extra dependency.
 """
 
+import time
 from collections.abc import Mapping
 
-from redis import Redis
+from redis import ConnectionPool, Redis
 from redis.backoff import ConstantBackoff, NoBackoff
-from redis.connection import parse_url
+from redis.connection import Connection, parse_url
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 from redis.sentinel import Sentinel
 
@@ -43,23 +47,95 @@ def _timeouts(config: Mapping) -> dict:
     return {"socket_timeout": timeout, "socket_connect_timeout": timeout}
 
 
+def _client_options(config: Mapping) -> dict:
+    # One quick retry, not redis-py's default three: it replaces a pooled connection that died
+    # (to a master that just failed over, say), and an outage then costs a call at most two
+    # socket timeouts before the 503.
+    return {
+        **_timeouts(config),
+        "health_check_interval": 30,
+        "retry": Retry(ConstantBackoff(0.05), 1),
+    }
+
+
 def make_redis(config: Mapping, url: str | None = None) -> Redis:
     """A client with short timeouts, so an outage becomes a quick 503, not a hung worker.
 
     `url` names a Redis of its own (the cache's `CACHE_REDIS_URL`); without it the client
     goes to the Sentinels' master when `REDIS_SENTINELS` is set, else to `REDIS_URL`.
     """
-    # One quick retry, not redis-py's default three: it replaces a pooled connection that died
-    # (to a master that just failed over, say), and an outage then costs a call at most two
-    # socket timeouts before the 503.
-    options = {
-        **_timeouts(config),
-        "health_check_interval": 30,
-        "retry": Retry(ConstantBackoff(0.05), 1),
-    }
+    options = _client_options(config)
     if url is None and config.get("REDIS_SENTINELS"):
         return sentinel_master(config, **options)
     return Redis.from_url(url or config["REDIS_URL"], **options)
+
+
+class SkippedWhileDown(RedisError):
+    """A call the breaker refused. Not a ConnectionError, so redis-py does not retry it (after
+    a backoff): it is the answer."""
+
+
+class Breaker:
+    """After a connection to a Redis fails or times out, every use of it fails at once, with
+    no network, for `seconds`; then one call tries again."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.open_until = 0.0
+
+    def check(self) -> None:
+        if time.monotonic() < self.open_until:
+            raise SkippedWhileDown("skipped: this Redis failed moments ago")
+
+    def trip(self) -> None:
+        self.open_until = time.monotonic() + self.seconds
+
+
+class _BreakerConnection:
+    """Mixed into a redis-py connection class: connecting checks the breaker, and a failure to
+    connect, send or read trips it."""
+
+    def __init__(self, *args, breaker: Breaker, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.breaker = breaker
+
+    def connect_check_health(self, *args, **kwargs):
+        if not self._sock:
+            self.breaker.check()
+        return self._tripping(super().connect_check_health, *args, **kwargs)
+
+    def send_packed_command(self, *args, **kwargs):
+        return self._tripping(super().send_packed_command, *args, **kwargs)
+
+    def read_response(self, *args, **kwargs):
+        return self._tripping(super().read_response, *args, **kwargs)
+
+    def _tripping(self, call, *args, **kwargs):
+        try:
+            return call(*args, **kwargs)
+        except (RedisConnectionError, RedisTimeoutError):
+            self.breaker.trip()
+            raise
+
+
+def make_cache_redis(config: Mapping, url: str) -> Redis:
+    """The client of a cache's own Redis (CACHE_REDIS_URL): make_redis's, behind a Breaker.
+
+    Each cache read or write that fails costs up to two socket timeouts (a connection and its
+    retry), and a search makes several: with that Redis down or hanging, every page would wait
+    on each in turn before reading the database. With the breaker, one call finds the outage
+    and the cache's calls fail at once for CACHE_RETRY_SECONDS, so pages answer at the speed
+    of an uncached search; then one call looks again.
+    """
+    base = parse_url(url).get("connection_class", Connection)
+    connection_class = type(f"Breaker{base.__name__}", (_BreakerConnection, base), {})
+    pool = ConnectionPool.from_url(
+        url,
+        connection_class=connection_class,
+        breaker=Breaker(config.get("CACHE_RETRY_SECONDS", 5.0)),
+        **_client_options(config),
+    )
+    return Redis(connection_pool=pool)
 
 
 def sentinel_connection_settings(config: Mapping) -> dict:

@@ -1,9 +1,14 @@
 """How the settings choose a Redis client: a URL, or the Sentinels' master (no server needed)."""
 
+import time
+
 import pytest
 from redis.sentinel import SentinelConnectionPool
 
 from portal.redis_client import (
+    Breaker,
+    SkippedWhileDown,
+    make_cache_redis,
     make_redis,
     parse_sentinels,
     redis_configured,
@@ -68,3 +73,22 @@ def test_rq_gets_the_same_choice():
     assert sentinel["SENTINEL"]["INSTANCES"] == parse_sentinels(SENTINELS)
     assert (sentinel["SENTINEL"]["MASTER_NAME"], sentinel["SENTINEL"]["DB"]) == ("portal", 5)
     assert sentinel["SENTINEL"]["PASSWORD"] == "pw"
+
+
+def test_a_tripped_breaker_refuses_at_once_then_lets_one_call_look_again():
+    breaker = Breaker(0.2)
+    breaker.check()  # closed: the call goes ahead
+    breaker.trip()
+    with pytest.raises(SkippedWhileDown):
+        breaker.check()
+    time.sleep(0.3)
+    breaker.check()
+
+
+def test_only_a_cache_redis_of_its_own_sits_behind_a_breaker():
+    config = {"REDIS_URL": "redis://127.0.0.1:6379/0", "REDIS_SOCKET_TIMEOUT": 0.3}
+    cache = make_cache_redis(config, "redis://127.0.0.1:6380/2")
+    kwargs = cache.connection_pool.connection_kwargs
+    assert (kwargs["port"], kwargs["db"], kwargs["socket_timeout"]) == (6380, 2, 0.3)
+    assert isinstance(kwargs["breaker"], Breaker)
+    assert "breaker" not in make_redis(config).connection_pool.connection_kwargs

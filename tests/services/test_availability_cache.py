@@ -3,6 +3,9 @@
 import json
 import logging
 import random
+import socket
+import threading
+from contextlib import contextmanager, suppress
 from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
@@ -252,3 +255,45 @@ def test_a_random_sequence_of_changes_never_lets_the_cache_drift(app_ctx):
 def test_local_dates_are_inclusive():
     assert local_dates(DAYS[0], DAYS[-1]) == DAYS
     assert local_dates(DAYS[0], DAYS[0] + timedelta(days=0)) == [DAYS[0]]
+
+
+@contextmanager
+def hanging_redis():
+    """A TCP port that accepts connections and never answers; yields (url, accepted count)."""
+    server = socket.create_server(("127.0.0.1", 0))
+    accepted: list[socket.socket] = []
+
+    def accept():
+        with suppress(OSError):
+            while True:
+                accepted.append(server.accept()[0])
+
+    threading.Thread(target=accept, daemon=True).start()
+    try:
+        yield f"redis://127.0.0.1:{server.getsockname()[1]}/0", accepted
+    finally:
+        server.close()
+        for connection in accepted:
+            connection.close()
+
+
+def test_a_hanging_cache_redis_is_tried_once_then_skipped(app):
+    """With the cache's own Redis hanging, the first call finds out (a socket timeout) and the
+    cache's next calls fail at once: searches answer from the database without waiting."""
+    with app.app_context():
+        doctor = make_doctor()
+        expected = free_slots([doctor], DAYS[0], DAYS[-1], NOW, use_cache=False)
+    with hanging_redis() as (url, accepted):
+
+        class CacheHangs(TestConfig):
+            CACHE_REDIS_URL = url
+            REDIS_SOCKET_TIMEOUT = 0.2
+            CACHE_RETRY_SECONDS = 300
+
+        with create_app(CacheHangs).app_context():
+            doctor = db.session.merge(doctor)
+            for _ in range(3):
+                assert free_slots([doctor], DAYS[0], DAYS[-1], NOW) == expected
+            criteria = SearchCriteria("Cardiology", DAYS[0], DAYS[-1], city="New York")
+            assert search_pages(criteria) == uncached_search_pages(criteria)
+        assert len(accepted) == 1  # without the breaker: every read, write and retry
