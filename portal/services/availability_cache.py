@@ -18,8 +18,10 @@ that day's entry instead (DEL frees memory and is allowed on a full Redis).
 Whole search result lists (search_results.py) are keyed by the versions of their *area*: the
 doctors of one specialization in one city, or in one clinic. A doctor belongs to one area of
 each kind, so every invalidation also bumps, in the same MULTI, the area-day version (a
-booking) or the area generation (rules, time off, a doctor added or deactivated) of both of the
-doctor's areas: still O(1), and it touches exactly the lists that show that doctor-day. A
+booking) or the area generation (rules, time off, a doctor deactivated) of both of the
+doctor's areas: still O(1), and it touches exactly the lists that show that doctor-day. (A
+doctor just added has no rules, so no slots and no place in a list, until add_rule
+invalidates them.) A
 search then checks its list against 1 + days versions (8 for a week) instead of every matching
 doctor's (280 for 35 doctors), and a hit reads neither the doctors nor their days.
 """
@@ -189,8 +191,8 @@ def invalidate_day(doctor_id: int, day: date) -> None:
 
 
 def invalidate_doctor(doctor_id: int) -> None:
-    """Weekly rules, time off or the doctor's account changed, or the doctor was added: every
-    day of theirs, and every list of their areas (who is listed, and what a card shows)."""
+    """Weekly rules, time off or the doctor's account changed: every day of theirs, and every
+    list of their areas (who is listed, and what a card shows)."""
     areas = _areas(doctor_id)
     _bump(_generation_key(doctor_id), *(_area_generation_key(area) for area in areas))
 

@@ -3,7 +3,7 @@
 A list (a page of the portal's results, the cards an infinite-scroll request adds, or the JSON
 of an API search page) is keyed by everything it is made of: what renders it (`kind`, with a
 version of the markup), the search and its cursor and limit, the versions of the search's area
-over its days (availability_cache: any booking, cancellation, rule, time off, doctor added or
+over its days (availability_cache: any booking, cancellation, rule, time off or doctor
 deactivated among the area's doctors on those days changes one of them) and the minute that
 the lead time starts at (slots start on whole minutes, so the slots shown change only when that
 minute does). A stale list cannot be served; time-to-live only reclaims memory. A list holds
