@@ -34,7 +34,7 @@ from sqlalchemy import Connection, Engine, create_engine, func, insert, select, 
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
-from portal.extensions import db
+from portal.extensions import cache, db
 from portal.models import Clinic
 from portal.models.types import utcnow
 from portal.seed import scale_sql as sql
@@ -298,7 +298,12 @@ class ScaleLoader:
                 raise
 
     def empty(self) -> None:
-        """TRUNCATE everything and take off what slows a bulk load down."""
+        """TRUNCATE everything and take off what slows a bulk load down; forget the cache.
+
+        Ids restart at 1, and the cache's versions live in Redis: without the clear, the old
+        data's free slots and result lists would be served for the new data's doctors. Only
+        the cache's keys (its prefix) go; sessions and queues stay.
+        """
         tables = ", ".join(table.name for table in db.metadata.sorted_tables)
         with self.connect() as conn:
             conn.exec_driver_sql(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
@@ -306,6 +311,7 @@ class ScaleLoader:
                 conn.exec_driver_sql(statement)
             if not conn.scalar(text(sql.HAS_EXCLUSION)):  # left out by an interrupted load
                 conn.exec_driver_sql(sql.EXCLUSION)  # on the empty table: instant
+        cache.clear()
 
     def load_people(self) -> None:
         """Clinics, sign-ins, doctors, patients, weekly rules and time off."""

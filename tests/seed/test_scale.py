@@ -48,11 +48,15 @@ def loaded(app):
         )
         db.session.execute(text("DROP INDEX ix_appointments_patient_starts"))
         db.session.commit()
+    redis = Redis.from_url(TestConfig.REDIS_URL)
+    redis.set(TestConfig.CACHE_KEY_PREFIX + "avail:ver:1:2030-06-03", 7)  # the old data's
+    redis.set("rq:queue:default:left-alone", 1)  # not the cache's
     result = app.test_cli_runner().invoke(
         args=["seed", "scale", "--yes", "--fraction", str(FRACTION)]
     )
     assert result.exit_code == 0, result.output
-    yield {"migrated": migrated, "output": result.output}
+    redis_keys = {key.decode() for key in redis.keys("*")}
+    yield {"migrated": migrated, "output": result.output, "redis_keys": redis_keys}
     with app.app_context():
         db.session.remove()
         with db.engine.begin() as conn:
@@ -258,3 +262,8 @@ def test_sqlite_is_refused_with_a_clear_message():
     result = create_app(Embedded).test_cli_runner().invoke(args=["seed", "scale", "--yes"])
     assert result.exit_code == 1
     assert "needs PostgreSQL" in result.output
+
+
+def test_the_cache_of_the_old_data_is_forgotten_and_nothing_else(loaded):
+    assert TestConfig.CACHE_KEY_PREFIX + "avail:ver:1:2030-06-03" not in loaded["redis_keys"]
+    assert "rq:queue:default:left-alone" in loaded["redis_keys"]
