@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from decimal import Decimal
 from functools import lru_cache
+from urllib.parse import quote_plus
 from zoneinfo import ZoneInfo
 
 from flask import Flask
@@ -17,8 +18,26 @@ def local_time(value: datetime | None, timezone: str, fmt: str = "%a %d %b %Y, %
     """A UTC datetime shown in the given IANA zone, with the zone's abbreviation."""
     if value is None:
         return ""
-    local = value.astimezone(ZoneInfo(timezone))
+    return wall_time(in_zone(value, timezone), fmt)
+
+
+def in_zone(value: datetime, timezone: str) -> datetime:
+    """A UTC datetime as the wall clock of an IANA zone (for wall_time and strftime)."""
+    return value.astimezone(ZoneInfo(timezone))
+
+
+def wall_time(local: datetime, fmt: str = "%a %d %b %Y, %H:%M") -> str:
+    """A zoned datetime as local_time shows it, with the zone's abbreviation."""
     return f"{local.strftime(fmt)} {local.tzname()}"
+
+
+# What url_for leaves as it is in a query value (werkzeug's, the WHATWG percent-encode set).
+QUERY_SAFE = "!$'()*,/:;?@"
+
+
+def query_value(value: str) -> str:
+    """One query-string value encoded exactly as url_for encodes it."""
+    return quote_plus(value, safe=QUERY_SAFE)
 
 
 def local_clock(value: datetime, timezone: str) -> str:
@@ -127,6 +146,9 @@ def init_templating(app: Flask) -> None:
     app.jinja_env.filters["local_time"] = local_time
     app.jinja_env.filters["money"] = money
     app.jinja_env.filters["local_clock"] = local_clock
+    app.jinja_env.filters["in_zone"] = in_zone
+    app.jinja_env.filters["wall_time"] = wall_time
+    app.jinja_env.filters["query_value"] = query_value
     app.jinja_env.filters["zone"] = zone_abbreviation
     app.jinja_env.filters["humanize"] = humanize
     app.jinja_env.filters["fact_entries"] = fact_entries
