@@ -273,3 +273,12 @@ def test_a_patient_cannot_cancel_someone_elses_visit(patient_client, app):
     assert response.status_code == 403
     with app.app_context():
         assert db.session.get(Appointment, visit.id).status == "scheduled"
+
+
+def test_the_form_keeps_the_search_it_shows(patient_client):
+    make_doctors(1)
+    make_doctors(1, city="Shelbyville", specialization="Dermatology")
+    html = search(patient_client, city="Shelbyville").get_data(as_text=True)
+    selected = re.findall(r'<option value="([^"]*)" selected>', html)
+    assert selected == ["Cardiology", "Shelbyville"]
+    assert f'name="date_from" value="{tomorrow()}"' in html
