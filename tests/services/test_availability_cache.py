@@ -5,6 +5,7 @@ import logging
 import random
 import socket
 import threading
+from collections import Counter
 from contextlib import contextmanager, suppress
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -187,9 +188,9 @@ def uncached_search_pages(criteria: SearchCriteria) -> list[str]:
         current_app.config["AVAILABILITY_CACHE_ENABLED"] = True
 
 
-def random_change(rng, doctors, patients, users, admins, cached) -> None:
+def random_change(rng, doctors, patients, users, admins, cached) -> str | None:
     """One booking, cancellation, reschedule, weekly-rule change or time off, through the
-    services (which invalidate as they do in production)."""
+    services (which invalidate as they do in production); what it did, if anything."""
     doctor = rng.choice(doctors)
     free = [s for day in cached[doctor.id].values() for s in day]
     scheduled = db.session.query(Appointment).filter_by(status="scheduled").all()
@@ -198,25 +199,29 @@ def random_change(rng, doctors, patients, users, admins, cached) -> None:
     if action == "book" and free:
         patient = rng.choice(patients)
         book_appointment(BookingRequest(patient.id, doctor.id, rng.choice(free).starts_at), NOW)
-    elif action == "cancel" and scheduled:
+        return action
+    if action == "cancel" and scheduled:
         victim = rng.choice(scheduled)
         cancel_appointment(victim.id, users[victim.patient_id], NOW)
-    elif action == "reschedule" and scheduled:
+        return action
+    if action == "reschedule" and scheduled:
         victim = rng.choice(scheduled)
         targets = [s for day in cached[victim.doctor_id].values() for s in day]
         if targets:
             reschedule_appointment(
                 victim.id, users[victim.patient_id], rng.choice(targets).starts_at, NOW
             )
-    elif action == "rule":
+            return action
+    if action == "rule":
         rules = doctor_rules(doctor.id)
         if rules and rng.random() < 0.5:
             delete_rule(admin, rng.choice(rules).id)
-        else:
-            start = rng.choice([time(7), time(12), time(13), time(15)])
-            rule = RuleInput(rng.choice(DAYS).weekday(), start, time(start.hour + 2), 30, DAYS[0])
-            add_rule(admin, doctor.id, rule)
-    elif action == "time_off":
+            return "delete rule"
+        start = rng.choice([time(7), time(12), time(13), time(15)])
+        rule = RuleInput(rng.choice(DAYS).weekday(), start, time(start.hour + 2), 30, DAYS[0])
+        add_rule(admin, doctor.id, rule)
+        return action
+    if action == "time_off":
         starts_at = datetime.combine(rng.choice(DAYS), time(rng.randrange(0, 22)), UTC)
         ends_at = starts_at + timedelta(hours=rng.choice([1, 2, 30]))
         inside = colliding_appointments(doctor.id, starts_at, ends_at)
@@ -230,6 +235,8 @@ def random_change(rng, doctors, patients, users, admins, cached) -> None:
             decision=rng.choice(["keep", "cancel"]),
             seen_ids=frozenset(a.id for a in inside),
         )
+        return action
+    return None
 
 
 def test_a_random_sequence_of_changes_never_lets_the_cache_drift(app_ctx):
@@ -241,15 +248,18 @@ def test_a_random_sequence_of_changes_never_lets_the_cache_drift(app_ctx):
     patients = [gen_patient() for _ in range(6)]
     users = {p.id: db.session.get(User, p.user_id) for p in patients}
     criteria = SearchCriteria("Cardiology", DAYS[0], DAYS[-1], city="New York")
+    done = Counter()
     for step in range(80):
         cached, uncached = cached_and_uncached(doctors)
         assert cached == uncached, f"step {step}"
         assert search_pages(criteria) == uncached_search_pages(criteria), f"step {step}"
         try:
-            random_change(rng, doctors, patients, users, admins, cached)
+            done[random_change(rng, doctors, patients, users, admins, cached)] += 1
         except (BookingError, ScheduleInvalid, CollisionsToDecide):
             db.session.rollback()  # refused, and nothing changed
     assert db.session.query(Appointment).count() > 10
+    kinds = {"book", "cancel", "reschedule", "rule", "delete rule", "time_off"}
+    assert kinds <= set(done), done  # every kind of change happened, and was checked after
 
 
 def test_local_dates_are_inclusive():
