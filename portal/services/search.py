@@ -5,6 +5,7 @@ with their clinics (one JOIN), then the three availability reads for all of them
 """
 
 import functools
+import time
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -90,17 +91,34 @@ def _catalogue() -> dict[str, list[str]]:
     return memo
 
 
+# With the cache down, the catalogue this process last read from the database, and until when
+# it stands in for the cache (as long as a cached one would live). forget_catalogue drops it.
+_without_cache: dict = {"catalogue": None, "until": 0.0}
+
+
 def _read_catalogue() -> dict[str, list[str]]:
     try:
         values = dict(zip(CATALOGUE_KEYS, cache.get_many(*CATALOGUE_KEYS), strict=True))
     except (RedisError, OSError):
-        return {key: list(db.session.scalars(query)) for key, query in _CATALOGUE_QUERIES.items()}
+        return _catalogue_without_cache()
     for key, query in _CATALOGUE_QUERIES.items():
         if values[key] is None:
             values[key] = list(db.session.scalars(query))
             with suppress(RedisError, OSError):
                 cache.set(key, values[key], timeout=replica_safe_timeout(CATALOGUE_TTL))
     return values
+
+
+def _catalogue_without_cache() -> dict[str, list[str]]:
+    """The catalogue from the database, kept in this process while the cache is down, so that
+    an outage does not add two queries to every search page. Another worker may list a new
+    specialization up to CATALOGUE_TTL later, as it would if forget_catalogue had failed."""
+    if _without_cache["catalogue"] is None or time.monotonic() >= _without_cache["until"]:
+        _without_cache["catalogue"] = {
+            key: list(db.session.scalars(query)) for key, query in _CATALOGUE_QUERIES.items()
+        }
+        _without_cache["until"] = time.monotonic() + replica_safe_timeout(CATALOGUE_TTL)
+    return _without_cache["catalogue"]
 
 
 def specializations() -> list[str]:
@@ -117,6 +135,7 @@ def forget_catalogue() -> None:
     """Call after adding or changing doctors or clinics, so search forms list them at once."""
     if has_app_context():
         g.pop("catalogue", None)
+    _without_cache["catalogue"] = None
     with suppress(RedisError, OSError):
         cache.delete_many(*CATALOGUE_KEYS)
 

@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 from flask import current_app
+from sqlalchemy import event
 
 from portal import create_app
 from portal.config import TestConfig
@@ -35,7 +36,7 @@ from portal.services.rules import (
     delete_rule,
     doctor_rules,
 )
-from portal.services.search import SearchCriteria
+from portal.services.search import SearchCriteria, cities, forget_catalogue, specializations
 from portal.services.search_results import cached_search
 from portal.services.warmup import warm_availability
 from tests.factories import (
@@ -307,3 +308,35 @@ def test_a_hanging_cache_redis_is_tried_once_then_skipped(app):
             criteria = SearchCriteria("Cardiology", DAYS[0], DAYS[-1], city="New York")
             assert search_pages(criteria) == uncached_search_pages(criteria)
         assert len(accepted) == 1  # without the breaker: every read, write and retry
+
+
+def test_with_the_cache_down_the_catalogue_is_read_once_not_on_every_page(app):
+    class CacheDown(TestConfig):
+        CACHE_REDIS_URL = "redis://127.0.0.1:1/0"
+        REDIS_SOCKET_TIMEOUT = 0.2
+
+    with app.app_context():
+        make_doctor()
+    down = create_app(CacheDown)
+    statements = []
+
+    def note(conn, cursor, statement, parameters, context, executemany):
+        statements.append(statement)
+
+    with down.app_context():
+        forget_catalogue()  # whatever an earlier test left in this process
+        event.listen(db.engine, "before_cursor_execute", note)
+    try:
+        for _ in range(3):  # three pages, each with an app context of its own
+            with down.app_context():
+                assert specializations() == ["Cardiology"]
+                assert cities() == ["New York"]
+        assert sum("DISTINCT" in s for s in statements) == 2  # once for both lists
+        with down.app_context():
+            forget_catalogue()  # a doctor added: this process reads the lists again
+            specializations()
+        assert sum("DISTINCT" in s for s in statements) == 4
+    finally:
+        with down.app_context():
+            event.remove(db.engine, "before_cursor_execute", note)
+            forget_catalogue()
