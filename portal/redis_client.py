@@ -58,16 +58,14 @@ def _client_options(config: Mapping) -> dict:
     }
 
 
-def make_redis(config: Mapping, url: str | None = None) -> Redis:
-    """A client with short timeouts, so an outage becomes a quick 503, not a hung worker.
-
-    `url` names a Redis of its own (the cache's `CACHE_REDIS_URL`); without it the client
-    goes to the Sentinels' master when `REDIS_SENTINELS` is set, else to `REDIS_URL`.
-    """
+def make_redis(config: Mapping) -> Redis:
+    """A client with short timeouts, so an outage becomes a quick 503, not a hung worker: to
+    the Sentinels' master when `REDIS_SENTINELS` is set, else to `REDIS_URL`. (The cache's own
+    Redis, `CACHE_REDIS_URL`, is make_cache_redis's.)"""
     options = _client_options(config)
-    if url is None and config.get("REDIS_SENTINELS"):
+    if config.get("REDIS_SENTINELS"):
         return sentinel_master(config, **options)
-    return Redis.from_url(url or config["REDIS_URL"], **options)
+    return Redis.from_url(config["REDIS_URL"], **options)
 
 
 class SkippedWhileDown(RedisError):

@@ -62,7 +62,7 @@ def test_with_sentinels_and_no_url_the_database_is_redis_db():
 
 def test_a_url_of_its_own_wins_over_the_sentinels():
     """The cache's CACHE_REDIS_URL names a Redis of its own, Sentinels or not."""
-    client = make_redis({"REDIS_SENTINELS": SENTINELS}, url="redis://127.0.0.1:6380/1")
+    client = make_cache_redis({"REDIS_SENTINELS": SENTINELS}, "redis://127.0.0.1:6380/1")
     assert not isinstance(client.connection_pool, SentinelConnectionPool)
     assert client.connection_pool.connection_kwargs["port"] == 6380
 

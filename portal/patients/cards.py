@@ -16,7 +16,6 @@ from redis.exceptions import RedisError
 
 from portal.extensions import cache
 from portal.services.search import DoctorAvailability
-from portal.services.search_results import doctor_fields
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +25,20 @@ CARD_TTL = 3600
 MARKUP_VERSION = "4"
 # A card lists this many times a day, then "+N more" (a link to the doctor's week).
 SLOTS_PER_DAY = 4
+
+
+def doctor_fields(doctor) -> list[str]:
+    """What a result shows of a doctor and their clinic."""
+    clinic = doctor.clinic
+    return [
+        str(doctor.id),
+        doctor.full_name,
+        doctor.specialization,
+        str(doctor.consultation_fee),
+        clinic.name,
+        clinic.city,
+        clinic.timezone,
+    ]
 
 
 def card_key(result: DoctorAvailability) -> str:

@@ -34,11 +34,11 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app
 from redis.exceptions import OutOfMemoryError, RedisError
-from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 
 from portal.extensions import cache, db
 from portal.metrics import count_search_cache
-from portal.models import Clinic, Doctor
+from portal.models import Doctor
 from portal.replica import replica_safe_timeout
 from portal.services.slots import Slot
 
@@ -83,18 +83,17 @@ def _area_version_key(area: str, isoday: str) -> str:
 
 
 def _areas(doctor_id: int) -> list[str]:
-    """Both areas a doctor's availability shows in (none for a doctor that does not exist)."""
-    row = db.session.execute(
-        select(Doctor.specialization, Doctor.clinic_id, Clinic.city)
-        .join(Clinic, Clinic.id == Doctor.clinic_id)
-        .where(Doctor.id == doctor_id)
-    ).first()
-    if row is None:
+    """Both areas a doctor's availability shows in (none for a doctor that does not exist).
+
+    Invalidations follow a commit that has usually loaded the doctor and their clinic (a
+    booking reads the clinic's timezone): the session's identity map answers then, no query.
+    """
+    doctor = db.session.get(Doctor, doctor_id, options=[joinedload(Doctor.clinic)])
+    if doctor is None:
         return []
-    specialization, clinic_id, city = row
     return [
-        search_area(specialization, city, None),
-        search_area(specialization, None, clinic_id),
+        search_area(doctor.specialization, doctor.clinic.city, None),
+        search_area(doctor.specialization, None, doctor.clinic_id),
     ]
 
 
@@ -236,7 +235,7 @@ class CachedDays:
     """The cache's view of a set of (doctor, day) pairs: their versioned keys, then the hits,
     and the keys to fill misses.
 
-    The keys are read first (the versions, one MGET) and the entries only when asked
+    The versions are read first (one MGET, on creation) and the entries only when asked
     (`load`).
     """
 
@@ -244,8 +243,7 @@ class CachedDays:
         self._hits: dict[tuple[int, date], list[Slot]] = {}
         self._doctor_ids = doctor_ids
         self._days = days
-        self._versions: list = []
-        self._keys: dict[tuple[int, date], str] | None = None
+        self.keys: dict[tuple[int, date], str] = {}  # the versioned entry key of each pair
         self.available = not cache_is_full()  # its entries may miss refused invalidations
         self._loaded = False
         if self.available:
@@ -259,32 +257,23 @@ class CachedDays:
             _failed(error)
             self.available = False
             self._hits.clear()
-            self._versions = []
-            self._keys = {}
+            self.keys = {}
 
     def _read_versions(self) -> None:
+        """One MGET of every doctor's generation and every (doctor, day) version; the keys."""
         isodays = [day.isoformat() for day in self._days]
         version_keys = [_generation_key(d) for d in self._doctor_ids] + [
             _version_key(d, isoday) for d in self._doctor_ids for isoday in isodays
         ]
-        self._versions = cache.get_many(*version_keys) if version_keys else []
-
-    @property
-    def keys(self) -> dict[tuple[int, date], str]:
-        """The versioned entry key of every (doctor, day), made on first use."""
-        if self._keys is None:
-            self._keys = {}
-            if self.available:
-                count = len(self._doctor_ids)
-                generations = [int(value or 0) for value in self._versions[:count]]
-                day_versions = iter(self._versions[count:])
-                for doctor_id, generation in zip(self._doctor_ids, generations, strict=True):
-                    for day in self._days:
-                        version = int(next(day_versions) or 0)
-                        self._keys[(doctor_id, day)] = _entry_key(
-                            doctor_id, day, generation, version
-                        )
-        return self._keys
+        versions = cache.get_many(*version_keys) if version_keys else []
+        count = len(self._doctor_ids)
+        day_versions = iter(versions[count:])
+        for doctor_id, generation in zip(self._doctor_ids, versions[:count], strict=True):
+            for day in self._days:
+                version = int(next(day_versions) or 0)
+                self.keys[(doctor_id, day)] = _entry_key(
+                    doctor_id, day, int(generation or 0), version
+                )
 
     @property
     def hits(self) -> dict[tuple[int, date], list[Slot]]:

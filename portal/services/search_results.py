@@ -34,20 +34,6 @@ log = logging.getLogger(__name__)
 RESULTS_TTL = 120  # a list's key changes every minute anyway
 
 
-def doctor_fields(doctor) -> list[str]:
-    """What a result shows of a doctor and their clinic."""
-    clinic = doctor.clinic
-    return [
-        str(doctor.id),
-        doctor.full_name,
-        doctor.specialization,
-        str(doctor.consultation_fee),
-        clinic.name,
-        clinic.city,
-        clinic.timezone,
-    ]
-
-
 def area_versions(criteria: SearchCriteria) -> str | None:
     """The versions a list of this search is checked against; None when the cache cannot vouch
     for the slots (availability cache off or unavailable)."""
