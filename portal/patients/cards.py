@@ -10,7 +10,7 @@ lists are cached too (portal/services/search_results.py).
 import hashlib
 import logging
 
-from flask import render_template
+from flask import current_app, render_template
 from markupsafe import Markup
 from redis.exceptions import RedisError
 
@@ -55,24 +55,33 @@ def card_key(result: DoctorAvailability) -> str:
 
 
 def render_cards(results: list[DoctorAvailability]) -> list[Markup]:
-    """One rendered card per result, from the cache where possible."""
+    """One rendered card per result, from the cache where possible. With the availability
+    cache off, search is uncached through and through: every card is rendered."""
+    if current_app.config["AVAILABILITY_CACHE_ENABLED"]:
+        cards = _cached_cards(results)
+    else:
+        cards = [_render_card(result) for result in results]
+    # Rendered by our autoescaping template (now or when it was kept); user text is escaped.
+    return [Markup(html) for html in cards]  # noqa: S704
+
+
+def _cached_cards(results: list[DoctorAvailability]) -> list[str]:
     keys = [card_key(result) for result in results]
     try:
         cached = cache.get_many(*keys) if keys else []
     except (RedisError, OSError):
         cached = [None] * len(keys)
-    cards, fresh = [], {}
+    fresh = {}
     for key, result, html in zip(keys, results, cached, strict=True):
         if html is None:
-            html = render_template(
-                "patients/_doctor_card.html", result=result, per_day=SLOTS_PER_DAY
-            )
-            fresh[key] = html
-        # The card was rendered by our autoescaping template; its user text is escaped.
-        cards.append(Markup(html))  # noqa: S704
+            fresh[key] = _render_card(result)
     if fresh:
         try:
             cache.set_many(fresh, timeout=CARD_TTL)
         except (RedisError, OSError) as error:
             log.debug("card cache unavailable: %s", error)
-    return cards
+    return [fresh[key] if html is None else html for key, html in zip(keys, cached, strict=True)]
+
+
+def _render_card(result: DoctorAvailability) -> str:
+    return render_template("patients/_doctor_card.html", result=result, per_day=SLOTS_PER_DAY)

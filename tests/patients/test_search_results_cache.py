@@ -31,8 +31,8 @@ def patient_client(client, auth):
     return client
 
 
-def results_keys() -> list[bytes]:
-    return Redis.from_url(TestConfig.REDIS_URL).keys(TestConfig.CACHE_KEY_PREFIX + "frag:results:*")
+def results_keys(kind: str = "results") -> list[bytes]:
+    return Redis.from_url(TestConfig.REDIS_URL).keys(f"{TestConfig.CACHE_KEY_PREFIX}frag:{kind}:*")
 
 
 def slot_links(html: str) -> list[str]:
@@ -116,12 +116,20 @@ def test_an_infinite_scroll_request_gets_only_the_new_cards(patient_client):
 
 def test_the_cache_steps_aside_when_the_availability_cache_is_off(patient_client, app):
     make_doctors(2)
+    cached_page = search(patient_client).get_data(as_text=True)
+    assert len(results_keys("card")) == 2
+    redis = Redis.from_url(TestConfig.REDIS_URL)
+    redis.delete(*results_keys(), *results_keys("card"))
     app.config["AVAILABILITY_CACHE_ENABLED"] = False
     try:
-        assert search(patient_client).status_code == 200
+        uncached = search(patient_client)
     finally:
         app.config["AVAILABILITY_CACHE_ENABLED"] = True
-    assert results_keys() == []
+    assert uncached.status_code == 200
+    # Nothing of the search is kept: no list, no card (uncached means uncached through).
+    assert results_keys() == [] and results_keys("card") == []
+    assert slot_links(uncached.get_data(as_text=True)) == slot_links(cached_page)
+    assert uncached.get_data(as_text=True).count('class="doctor-result"') == 2
 
 
 def test_slots_inside_the_lead_time_are_not_served_from_an_older_list(patient_client, app):
