@@ -1,9 +1,11 @@
 """Throttling, CSRF, role decorators, and a Redis outage."""
 
 import pytest
+from flask import Flask
 
-from portal import create_app
+from portal import _check_limits_only_where_declared, create_app
 from portal.config import TestConfig
+from portal.extensions import limiter
 from tests.factories import gen_admin, gen_clinic, gen_doctor, gen_patient
 
 
@@ -29,6 +31,23 @@ def test_sign_in_is_throttled_per_address(client, auth, app):
     for n in range(20):
         assert auth.login(f"user{n}@example.com", "wrong password!").status_code == 422
     assert auth.login("user99@example.com", "wrong password!").status_code == 429
+
+
+def test_only_the_views_that_declare_limits_are_checked(app):
+    # Our limits live on their views; Flask-Limiter's check before every request is skipped
+    # while no app-wide limit is configured (the tests above: the views still throttle).
+    assert limiter._check_request_limit not in app.before_request_funcs[None]
+
+
+@pytest.mark.parametrize("setting", ["RATELIMIT_DEFAULT", "RATELIMIT_APPLICATION"])
+def test_an_app_wide_limit_keeps_the_check_before_every_request(setting):
+    # A bare app: the limiter is one object for every app, and an app-wide limit it took from
+    # another app's settings would stay with it.
+    limited = Flask(__name__)
+    limited.config[setting] = "2 per minute"
+    limited.before_request(limiter._check_request_limit)
+    _check_limits_only_where_declared(limited, limiter)
+    assert limiter._check_request_limit in limited.before_request_funcs[None]
 
 
 def test_a_form_without_its_csrf_token_is_refused(client, app):
