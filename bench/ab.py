@@ -42,7 +42,7 @@ def pages(subjects) -> list[tuple[str, str, str, dict]]:
             "date_to": (today + timedelta(days=6)).isoformat(),
         }
     )
-    cold = {"AVAILABILITY_CACHE_ENABLED": "0"}
+    uncached = {"AVAILABILITY_CACHE_ENABLED": "0"}
     return [
         ("API history, first page", f"/api/patients/{pid}/appointments", "api", {}),
         ("portal history, default view", "/patient/history", "portal", {}),
@@ -50,7 +50,7 @@ def pages(subjects) -> list[tuple[str, str, str, dict]]:
         ("portal medical records, first page", "/patient/records", "portal", {}),
         ("portal search, warm cache", f"/patient/search?{search}", "portal", {}),
         ("API search, warm cache", f"/api/appointments/search?{search}", "api", {}),
-        ("portal search, cold (cache off)", f"/patient/search?{search}", "portal", cold),
+        ("portal search, uncached (cache off)", f"/patient/search?{search}", "portal", uncached),
     ]
 
 
