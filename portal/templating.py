@@ -95,49 +95,60 @@ def _label(key: str) -> str:
 
 
 def _entries(data: Mapping, depth: int) -> str:
-    return "".join(
-        f"<dt>{_label(str(key))}</dt><dd>{_value(value, depth + 1, _label(str(key)))}</dd>"
-        for key, value in data.items()
-    )
+    parts = []
+    for key, value in data.items():
+        label = _label(str(key))
+        parts.append(f"<dt>{label}</dt><dd>{_value(value, depth + 1, label)}</dd>")
+    return "".join(parts)
 
 
 def _value(value: object, depth: int, label: str = "Details") -> str:
+    # Nearly every value is a leaf: the exact types first (a tenth of the page's time here),
+    # then their subclasses and the rest.
+    kind = type(value)
+    if kind is str:
+        return html.escape(value)
+    if kind is float or kind is int or kind is Decimal:
+        return str(value)  # digits, sign, point, exponent, inf or nan: nothing to escape
+    if kind is bool:  # never subclassed
+        return "Yes" if value else "No"
     if value is None:
         return "&mdash;"
-    if isinstance(value, bool):
-        return "Yes" if value else "No"
-    if isinstance(value, int | float | Decimal):
-        return str(value)  # digits, sign, point, exponent, inf or nan: nothing to escape
     if isinstance(value, str):
         return html.escape(value)
+    if isinstance(value, int | float | Decimal):
+        return str(value)
     if depth >= MAX_FACT_DEPTH:
         return _text(json.dumps(value, default=str, ensure_ascii=False))
-    if isinstance(value, Mapping):
+    if _is_mapping(value):
         return f'<dl class="facts">{_entries(value, depth)}</dl>' if value else "&mdash;"
     if isinstance(value, list | tuple):
-        if value and all(isinstance(item, Mapping) for item in value):
+        if value and all(_is_mapping(item) for item in value):
             return _table(value, depth, label)
-        return ", ".join(_value(item, depth + 1) for item in value) or "&mdash;"
+        return ", ".join([_value(item, depth + 1) for item in value]) or "&mdash;"
     return _text(value)
+
+
+def _is_mapping(value: object) -> bool:
+    return type(value) is dict or isinstance(value, Mapping)  # a dict without abc's check
 
 
 def _table(rows: list[Mapping], depth: int, label: str) -> str:
     columns = list(dict.fromkeys(key for row in rows for key in row))
-    head = "".join(f"<th>{_label(str(column))}</th>" for column in columns)
-    body = "".join(
-        "<tr>"
-        + "".join(
-            f"<td>{_value(row[column], depth + 1) if column in row else ''}</td>"
+    head = "".join([f"<th>{_label(str(column))}</th>" for column in columns])
+    depth += 1
+    body = []
+    for row in rows:
+        cells = [
+            f"<td>{_value(row[column], depth)}</td>" if column in row else "<td></td>"
             for column in columns
-        )
-        + "</tr>"
-        for row in rows
-    )
+        ]
+        body.append(f"<tr>{''.join(cells)}</tr>")
     # A region that may scroll sideways takes the keyboard focus (axe: scrollable-region-focusable).
     return (
         f'<div class="table-wrap" tabindex="0" role="region" aria-label="{label}">'
         '<table class="facts-table">'
-        f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
+        f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>"
     )
 
 
