@@ -62,14 +62,21 @@ def load_user(user_id: str) -> SignedInUser | None:
     return signed_in_user(int(user_id), signed_in_at=session.get(AUTH_AT, 0))
 
 
-def start_session(user_id: int) -> None:
-    """Sign in: a fresh session id (no fixation), then the timestamps the timeouts read."""
+def start_session(user_id: int) -> bool:
+    """Sign in: a fresh session id (no fixation), then the timestamps the timeouts read.
+
+    False, and nobody signed in, when the account is gone or deactivated by now (an admin may
+    deactivate it between the password check and this)."""
+    user = signed_in_user(user_id)
     session.clear()
-    login_user(signed_in_user(user_id))
+    if user is None:
+        return False
+    login_user(user)
     now = time.time()
     session[AUTH_AT] = now  # to the microsecond: a password changed in the same second counts
     session[SEEN_AT] = int(now)
     current_app.session_interface.regenerate(session)
+    return True
 
 
 def end_session(message: str | None = None) -> None:

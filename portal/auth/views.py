@@ -60,8 +60,7 @@ def login():
     form = LoginForm()
     if form.validate_on_submit():
         user = authenticate(form.email.data, form.password.data)
-        if user is not None:
-            start_session(user.id)
+        if user is not None and start_session(user.id):
             target = _safe_next(request.args.get("next")) or url_for(home_endpoint_for(user))
             return redirect(target, code=303)
         form.form_errors.append(BAD_CREDENTIALS)

@@ -2,8 +2,13 @@
 
 import time
 
-from portal.auth.sessions import AUTH_AT, SEEN_AT
+from flask import session
+from sqlalchemy import update
+
+from portal.auth.sessions import AUTH_AT, SEEN_AT, start_session
 from portal.config import TestConfig
+from portal.extensions import db
+from portal.models import User
 from tests.factories import gen_patient
 
 
@@ -68,3 +73,22 @@ def test_the_session_store_expires_idle_sessions_too(client, auth, app, redis_co
     auth.login("p@example.com")
     ttl = redis_conn.ttl(TestConfig.SESSION_KEY_PREFIX + session_id(client))
     assert 29 * 60 < ttl <= 30 * 60
+
+
+def set_active(app, user_id: int, active: bool) -> None:
+    with app.app_context():
+        db.session.execute(update(User).where(User.id == user_id).values(active=active))
+        db.session.commit()
+
+
+def test_an_account_deactivated_before_its_session_starts_is_not_signed_in(app):
+    # An admin may deactivate the account between the password check and the session.
+    user_id = gen_patient(email="p@example.com").user_id
+    set_active(app, user_id, False)
+    with app.test_request_context("/login", method="POST"):
+        assert start_session(user_id) is False
+        assert "_user_id" not in session and AUTH_AT not in session
+    set_active(app, user_id, True)
+    with app.test_request_context("/login", method="POST"):
+        assert start_session(user_id) is True
+        assert session["_user_id"] == str(user_id)
