@@ -21,6 +21,15 @@ def local_time(value: datetime | None, timezone: str, fmt: str = "%a %d %b %Y, %
     return wall_time(in_zone(value, timezone), fmt)
 
 
+def time_tag(value: datetime, timezone: str) -> Markup:
+    """A <time> element: the instant in ISO 8601 for machines, local_time for people, and the
+    zone's name as its title. One filter call instead of three expressions a row."""
+    return Markup(  # noqa: S704 (built of escaped pieces only)
+        f'<time datetime="{value.isoformat()}" title="{html.escape(timezone)}">'
+        f"{html.escape(local_time(value, timezone))}</time>"
+    )
+
+
 def in_zone(value: datetime, timezone: str) -> datetime:
     """A UTC datetime as the wall clock of an IANA zone (for wall_time and strftime)."""
     return value.astimezone(ZoneInfo(timezone))
@@ -155,6 +164,7 @@ def _table(rows: list[Mapping], depth: int, label: str) -> str:
 def init_templating(app: Flask) -> None:
     """Register the filters and the globals every template may use."""
     app.jinja_env.filters["local_time"] = local_time
+    app.jinja_env.filters["time_tag"] = time_tag
     app.jinja_env.filters["money"] = money
     app.jinja_env.filters["local_clock"] = local_clock
     app.jinja_env.filters["in_zone"] = in_zone
