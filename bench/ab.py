@@ -26,11 +26,11 @@ import psycopg
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.harness import ROOT, WORKERS, api_login, gunicorn_server, portal_login, wrk
-from bench.run import PASSWORD_ENV, SECRET, pick_subjects
+from bench.run import PASSWORD_ENV, SECRET, pick_subjects, ready_video_visit
 
 
-def pages(subjects) -> list[tuple[str, str, str, dict]]:
-    """(name, path, credential kind, extra env) of each page compared."""
+def pages(subjects, video_visit: int) -> list[tuple[str, str, str, dict, str]]:
+    """(name, path, credential kind, extra env, method) of each page compared."""
     pid = subjects["patient_id"]
     spec, city, _ = subjects["pairs"][0]
     today = datetime.now(UTC).date()
@@ -43,31 +43,54 @@ def pages(subjects) -> list[tuple[str, str, str, dict]]:
         }
     )
     uncached = {"AVAILABILITY_CACHE_ENABLED": "0"}
+    token = f"/api/appointments/{video_visit}/video-token"
     return [
-        ("API history, first page", f"/api/patients/{pid}/appointments", "api", {}),
-        ("portal history, default view", "/patient/history", "portal", {}),
-        ("API medical records, first page", f"/api/patients/{pid}/medical-records", "api", {}),
-        ("portal medical records, first page", "/patient/records", "portal", {}),
-        ("portal search, warm cache", f"/patient/search?{search}", "portal", {}),
-        ("API search, warm cache", f"/api/appointments/search?{search}", "api", {}),
-        ("portal search, uncached (cache off)", f"/patient/search?{search}", "portal", uncached),
+        ("API history, first page", f"/api/patients/{pid}/appointments", "api", {}, "GET"),
+        ("portal history, default view", "/patient/history", "portal", {}, "GET"),
+        (
+            "API medical records, first page",
+            f"/api/patients/{pid}/medical-records",
+            "api",
+            {},
+            "GET",
+        ),
+        ("portal medical records, first page", "/patient/records", "portal", {}, "GET"),
+        ("portal search, warm cache", f"/patient/search?{search}", "portal", {}, "GET"),
+        ("API search, warm cache", f"/api/appointments/search?{search}", "api", {}, "GET"),
+        (
+            "portal search, uncached (cache off)",
+            f"/patient/search?{search}",
+            "portal",
+            uncached,
+            "GET",
+        ),
+        ("API video token", token, "api", {}, "POST"),
     ]
 
 
 def measure(root: Path, env: dict, subjects: dict, page, args, workers: int) -> tuple[float, float]:
     """Pages per second and p95 of one page served from `root`, after a short warm-up."""
-    name, path, kind, extra = page
+    name, path, kind, extra, method = page
     with gunicorn_server({**env, **extra}, workers, root=root) as server:
         password = args.password
         if kind == "api":
             credentials = {"auth": api_login(server.port, subjects["patient_email"], password)}
         else:
             credentials = {"cookie": portal_login(server.port, subjects["patient_email"], password)}
-        wrk(server.port, name, [path], connections=args.connections, duration=2, **credentials)
+        wrk(
+            server.port,
+            name,
+            [path],
+            method=method,
+            connections=args.connections,
+            duration=2,
+            **credentials,
+        )
         result = wrk(
             server.port,
             name,
             [path],
+            method=method,
             connections=args.connections,
             duration=args.duration,
             **credentials,
@@ -100,7 +123,7 @@ def main() -> None:
     }
     with psycopg.connect(args.database_url) as conn:
         subjects = pick_subjects(conn)
-    compared = pages(subjects)
+    compared = pages(subjects, ready_video_visit(args.database_url, subjects["patient_id"]))
     runs: dict[tuple[str, str], list[tuple[float, float]]] = {}
     with tempfile.TemporaryDirectory() as scratch:
         base = Path(scratch) / "base"
