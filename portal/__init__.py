@@ -192,7 +192,7 @@ def _check_limits_only_where_declared(app: Flask, limiter) -> None:
     request, for default, application and meta limits and limits on a whole blueprint: with
     none of them that finds nothing, at about 70 us of CPU a request (8% of the API's video
     token). Skip it then; the headers and the clean-up after a request stay. (A limit on a
-    whole blueprint would need the check back: this looks at the settings only.)"""
+    whole blueprint would need the check back: a test sees that there is none.)"""
     if any(app.config.get(name) for name in _APP_WIDE_LIMITS):
         return
     before = app.before_request_funcs.get(None, [])

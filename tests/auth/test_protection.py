@@ -37,6 +37,9 @@ def test_only_the_views_that_declare_limits_are_checked(app):
     # Our limits live on their views; Flask-Limiter's check before every request is skipped
     # while no app-wide limit is configured (the tests above: the views still throttle).
     assert limiter._check_request_limit not in app.before_request_funcs[None]
+    # A limit on a whole blueprint would need that check: there is none.
+    with app.test_request_context():
+        assert all(not limiter.limit_manager.blueprint_limits(app, name) for name in app.blueprints)
 
 
 @pytest.mark.parametrize("setting", ["RATELIMIT_DEFAULT", "RATELIMIT_APPLICATION"])
