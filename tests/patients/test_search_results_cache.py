@@ -179,6 +179,28 @@ def test_a_repeated_search_reads_neither_the_doctors_nor_their_days(patient_clie
     assert not any(table in statements[0] for table in tables)
 
 
+def redis_commands(redis: Redis) -> int:
+    """Commands the test Redis server has run, but INFO (nothing else talks to it meanwhile)."""
+    stats = redis.info("commandstats")
+    return sum(entry["calls"] for name, entry in stats.items() if name != "cmdstat_info")
+
+
+def test_a_repeated_search_makes_four_round_trips_to_redis_however_many_doctors(
+    patient_client,
+):
+    make_doctors(3, city="Springfield")
+    make_doctors(30, city="Shelbyville")
+    redis = Redis.from_url(TestConfig.REDIS_URL)  # one connection, opened before counting
+    counts = []
+    for city in ("Springfield", "Shelbyville"):
+        search(patient_client, city=city)
+        before = redis_commands(redis)
+        assert search(patient_client, city=city).status_code == 200
+        counts.append(redis_commands(redis) - before)
+    # The session, the form's catalogue, the area's versions and the list: no card, no day.
+    assert counts == [4, 4]
+
+
 def test_a_deactivated_doctor_leaves_the_list_at_once(patient_client, app):
     kept, gone = make_doctors(2)
     assert gone.full_name in search(patient_client).get_data(as_text=True)
