@@ -31,7 +31,8 @@ def patient_client(client, auth):
     return client
 
 
-def results_keys(kind: str = "results") -> list[bytes]:
+def fragment_keys(kind: str = "results") -> list[bytes]:
+    """The cache's keys of kept result lists, or of kept cards (kind "card")."""
     return Redis.from_url(TestConfig.REDIS_URL).keys(f"{TestConfig.CACHE_KEY_PREFIX}frag:{kind}:*")
 
 
@@ -54,11 +55,11 @@ def first_slot_tomorrow() -> datetime:
 def test_a_repeated_search_is_served_from_the_results_cache(patient_client):
     make_doctors(3)
     first = search(patient_client).get_data(as_text=True)
-    assert len(results_keys()) == 1
+    assert len(fragment_keys()) == 1
     second = search(patient_client).get_data(as_text=True)
     # The page around the list carries a fresh form token; the list is the same.
     assert second.split('id="results"')[1] == first.split('id="results"')[1]
-    assert len(results_keys()) == 1  # the same list, the same key: nothing rendered again
+    assert len(fragment_keys()) == 1  # the same list, the same key: nothing rendered again
 
 
 def test_a_booking_changes_the_list_at_once(patient_client, app):
@@ -117,9 +118,8 @@ def test_an_infinite_scroll_request_gets_only_the_new_cards(patient_client):
 def test_the_cache_steps_aside_when_the_availability_cache_is_off(patient_client, app):
     make_doctors(2)
     cached_page = search(patient_client).get_data(as_text=True)
-    assert len(results_keys("card")) == 2
-    redis = Redis.from_url(TestConfig.REDIS_URL)
-    redis.delete(*results_keys(), *results_keys("card"))
+    assert len(fragment_keys("card")) == 2
+    Redis.from_url(TestConfig.REDIS_URL).delete(*fragment_keys(), *fragment_keys("card"))
     app.config["AVAILABILITY_CACHE_ENABLED"] = False
     try:
         uncached = search(patient_client)
@@ -127,7 +127,7 @@ def test_the_cache_steps_aside_when_the_availability_cache_is_off(patient_client
         app.config["AVAILABILITY_CACHE_ENABLED"] = True
     assert uncached.status_code == 200
     # Nothing of the search is kept: no list, no card (uncached means uncached through).
-    assert results_keys() == [] and results_keys("card") == []
+    assert fragment_keys() == [] and fragment_keys("card") == []
     assert slot_links(uncached.get_data(as_text=True)) == slot_links(cached_page)
     assert uncached.get_data(as_text=True).count('class="doctor-result"') == 2
 
@@ -142,7 +142,7 @@ def test_slots_inside_the_lead_time_are_not_served_from_an_older_list(patient_cl
         search(patient_client)
     finally:
         app.config["BOOKING_LEAD_TIME"] = lead
-    assert len(results_keys()) == 2
+    assert len(fragment_keys()) == 2
 
 
 def test_a_booking_changes_only_the_lists_that_show_its_doctor_day(patient_client, app):
@@ -157,12 +157,12 @@ def test_a_booking_changes_only_the_lists_that_show_its_doctor_day(patient_clien
         {"date_from": later},  # the same area, but not the booked day
     ]
     pages = [search(patient_client, **params).get_data(as_text=True) for params in searches]
-    assert len(results_keys()) == 4
+    assert len(fragment_keys()) == 4
     with app.app_context():
         gen_appointment(gen_patient(), doctor, first_slot_tomorrow())
         appointment_changed(doctor.id, first_slot_tomorrow(), "America/New_York")
     again = [search(patient_client, **params).get_data(as_text=True) for params in searches]
-    assert len(results_keys()) == 5  # one list made again; three served as they were
+    assert len(fragment_keys()) == 5  # one list made again; three served as they were
     lists = [page.split('id="results"')[1] for page in pages]
     assert [page.split('id="results"')[1] for page in again][1:] == lists[1:]
     assert again[0].split('id="results"')[1] != lists[0]
