@@ -215,20 +215,25 @@ def _decode(raw: list[tuple[int, int]]) -> list[Slot]:
     return [Slot(_instant(a), _instant(b)) for a, b in raw]
 
 
-def area_fingerprint(area: str, days: list[date]) -> str | None:
+def area_fingerprint(area: str, days: list[date], *also: str) -> tuple[str | None, list]:
     """The versions of an area over these days, in order: they change with any change to a
     doctor-day that a search of this area over these days shows. None while the cache is
-    unavailable, or full (it may have missed an invalidation)."""
+    unavailable, or full (it may have missed an invalidation).
+
+    With it, read in the same round trip, the cache's values of the keys `also` (each None
+    when absent, or when the versions are None)."""
+    nothing = [None] * len(also)
     if cache_is_full() or not days:
-        return None
+        return None, nothing
     keys = [_area_generation_key(area)] + [_area_version_key(area, d.isoformat()) for d in days]
     try:
-        versions = cache.get_many(*keys)
+        values = cache.get_many(*keys, *also)
         _healthy()
     except (RedisError, OSError) as error:
         _failed(error)
-        return None
-    return f"{area}|{days[0]}..{days[-1]}|" + ",".join(str(int(v or 0)) for v in versions)
+        return None, nothing
+    versions = ",".join(str(int(v or 0)) for v in values[: len(keys)])
+    return f"{area}|{days[0]}..{days[-1]}|{versions}", values[len(keys) :]
 
 
 class CachedDays:

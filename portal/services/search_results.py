@@ -1,17 +1,19 @@
-"""Whole search result lists, cached by exactly what they are made of.
+"""Whole search result lists, cached with exactly what they are made of.
 
 A list (a page of the portal's results, the cards an infinite-scroll request adds, or the JSON
-of an API search page) is keyed by everything it is made of: what renders it (`kind`, with a
-version of the markup), the search and its cursor and limit, the versions of the search's area
-over its days (availability_cache: any booking, cancellation, rule, time off or doctor
-deactivated among the area's doctors on those days changes one of them) and the minute that
-the lead time starts at (slots start on whole minutes, so the slots shown change only when that
-minute does). A stale list cannot be served; time-to-live only reclaims memory. A list holds
-nothing of the user's, so it is shared by every patient.
+of an API search page) is kept under a key of what renders it (`kind`, with a version of the
+markup), the search and its cursor and limit, and the minute that the lead time starts at
+(slots start on whole minutes, so the slots shown change only when that minute does); beside
+it is kept what it was made from: the versions of the search's area over its days
+(availability_cache: any booking, cancellation, rule, time off or doctor deactivated among the
+area's doctors on those days changes one of them). A kept list is served only while those are
+the current versions, and a hit reads both in one round trip: the versions and the list in one
+MGET, nothing else (not the matching doctors, not their days). A stale list cannot be served;
+time-to-live only reclaims memory. A list holds nothing of the user's, so it is shared by every
+patient.
 
-The versions are read before anything else, so a list computed while a booking commits lands
-under the old versions and is never served. A hit reads nothing else: not the matching doctors,
-not their days.
+The versions are read before a list is made, so a list made while a booking commits is kept
+with the old versions and never served; a list made again replaces the one it supersedes.
 """
 
 import hashlib
@@ -34,53 +36,32 @@ log = logging.getLogger(__name__)
 RESULTS_TTL = 120  # a list's key changes every minute anyway
 
 
-def area_versions(criteria: SearchCriteria) -> str | None:
-    """The versions a list of this search is checked against; None when the cache cannot vouch
-    for the slots (availability cache off or unavailable)."""
-    if not current_app.config["AVAILABILITY_CACHE_ENABLED"]:
-        return None
-    area = search_area(criteria.specialization, criteria.city, criteria.clinic_id)
-    return area_fingerprint(area, local_dates(criteria.date_from, criteria.date_to))
-
-
-def results_key(
-    kind: str,
-    scope: str,
-    cursor: str | None,
-    limit: int,
-    versions: str | None,
-    not_before: datetime,
-) -> str | None:
-    """The content address of one result list; None without versions to check it against."""
-    if versions is None:
-        return None
+def results_key(kind: str, scope: str, cursor: str | None, limit: int, not_before: datetime) -> str:
+    """Where a list of this search is kept (with the versions it was made from)."""
     # Slots start on whole minutes: "at or after not_before" is "at or after its next minute".
     minute = not_before.replace(second=0, microsecond=0)
     if minute < not_before:
         minute += timedelta(minutes=1)
-    parts = [kind, scope, cursor or "", str(limit), minute.isoformat(), versions]
+    parts = [kind, scope, cursor or "", str(limit), minute.isoformat()]
     return "frag:results:" + hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
 
-def cached_results(key: str | None):
-    """A list kept under this key, if the cache has it."""
-    if key is None:
-        return None
-    try:
-        value = cache.get(key)
-    except (RedisError, OSError):
-        return None
-    hit = value is not None
-    count_search_cache("list", hits=int(hit), misses=int(not hit))
-    return value
+def versions_and_kept(criteria: SearchCriteria, key: str) -> tuple[str | None, object]:
+    """The versions a list of this search must have been made from, and what is kept under
+    `key`, in one round trip; (None, None) when the cache cannot vouch for the slots
+    (availability cache off or unavailable)."""
+    if not current_app.config["AVAILABILITY_CACHE_ENABLED"]:
+        return None, None
+    area = search_area(criteria.specialization, criteria.city, criteria.clinic_id)
+    days = local_dates(criteria.date_from, criteria.date_to)
+    versions, (kept,) = area_fingerprint(area, days, key)
+    return versions, kept
 
 
-def keep_results(key: str | None, value) -> None:
-    """Keep a list under its content address."""
-    if key is None:
-        return
+def keep_results(key: str, versions: str, value) -> None:
+    """Keep a list with the versions it was made from."""
     try:
-        cache.set(key, value, timeout=replica_safe_timeout(RESULTS_TTL))
+        cache.set(key, (versions, value), timeout=replica_safe_timeout(RESULTS_TTL))
     except (RedisError, OSError) as error:
         log.debug("results cache unavailable: %s", error)
 
@@ -95,19 +76,22 @@ def cached_search(
     make: Callable,
 ):
     """A search's result list as `make(page)` makes it (HTML, JSON), from the cache when the
-    same list is there; made and kept otherwise. An empty list is not kept: what a page shows
-    when nothing is free ("next available") looks past the days the key covers.
+    same list is kept there, made from the current versions; made and kept otherwise. An empty
+    list is not kept: what a page shows when nothing is free ("next available") looks past the
+    days the key covers.
 
     Raises what search_availability raises (BadCursor, ...), on a miss only: a kept list was
     made from a cursor that decoded.
     """
-    key = results_key(
-        kind, criteria.scope, cursor, limit, area_versions(criteria), earliest_bookable(now)
-    )
-    value = cached_results(key)
-    if value is None:
-        page = search_availability(criteria, limit=limit, cursor=cursor, now=now)
-        value = make(page)
-        if page.items:
-            keep_results(key, value)
+    key = results_key(kind, criteria.scope, cursor, limit, earliest_bookable(now))
+    versions, kept = versions_and_kept(criteria, key)
+    if versions is not None:
+        hit = isinstance(kept, tuple) and len(kept) == 2 and kept[0] == versions
+        count_search_cache("list", hits=int(hit), misses=int(not hit))
+        if hit:
+            return kept[1]
+    page = search_availability(criteria, limit=limit, cursor=cursor, now=now)
+    value = make(page)
+    if page.items and versions is not None:
+        keep_results(key, versions, value)
     return value
