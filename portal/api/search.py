@@ -17,8 +17,8 @@ from portal.database import read_only
 from portal.models import utcnow
 from portal.services.directory import clinics_page
 from portal.services.search import (
+    parse_criteria,
     specializations,
-    validate_criteria,
 )
 from portal.services.search_results import cached_search
 
@@ -62,7 +62,7 @@ def search():
     """
     query: SearchQuery = request.context.query
     now = utcnow()
-    criteria = validate_criteria(
+    criteria = parse_criteria(
         query.specialization,
         query.date_from,
         query.date_to,

@@ -32,8 +32,8 @@ from portal.services.search import (
     cities,
     earliest_bookable,
     next_available,
+    parse_criteria,
     specializations,
-    validate_criteria,
 )
 from portal.services.search_results import cached_search
 
@@ -86,23 +86,16 @@ def home():
 def search():
     """Search by specialization and city or clinic; doctors soonest-free first, infinite scroll."""
     args = request.args
-    context = {
-        "specializations": specializations(),
-        "cities": cities(),
-        "args": args,
-        "page": None,
-        "error": None,
-        "next_slot": None,
-    }
+    context = {"args": args, "page": None, "error": None, "next_slot": None}
     if not args.get("specialization"):
-        return render("patients/search.html", block="results", **context)
+        return _search_page(context)
     now = utcnow()
     cursor = args.get("cursor") or None
     # An infinite-scroll request gets more cards; a page (even one with a cursor) the list.
     block = "result_rows" if cursor and is_partial() else "results"
     try:
         clinic_id = int(args["clinic_id"]) if args.get("clinic_id") else None
-        criteria = validate_criteria(
+        criteria = parse_criteria(
             args.get("specialization"),
             _parse_date("date_from"),
             _parse_date("date_to"),
@@ -130,19 +123,22 @@ def search():
         )
     except SearchError as error:
         context["error"] = error.message
-        return render("patients/search.html", block="results", **context), (
-            422 if is_partial() else 400
-        )
+        return _search_page(context), (422 if is_partial() else 400)
     except (BadCursor, BadLimit, ValueError):
         context["error"] = "That link is not valid any more. Please search again."
-        return render("patients/search.html", block="results", **context), (
-            422 if is_partial() else 400
-        )
+        return _search_page(context), (422 if is_partial() else 400)
     # Rendered by our autoescaping template (now or when it was kept); user text is escaped.
     results = Markup(results)  # noqa: S704
     if is_partial():
         return respond(results)
-    return render("patients/search.html", **context, results_html=results)
+    return _search_page(context, block=None, results_html=results)
+
+
+def _search_page(context: dict, block: str | None = "results", **extra):
+    """The search page (for an htmx request, the named block) with its form's catalogue: read
+    by now with the search's versions (search_results), else read here."""
+    catalogue = {"specializations": specializations(), "cities": cities()}
+    return render("patients/search.html", block=block, **catalogue, **context, **extra)
 
 
 DOCTOR_PAGE_DAYS = 7

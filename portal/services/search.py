@@ -81,7 +81,8 @@ def _catalogue() -> dict[str, list[str]]:
     """The short lists every search form shows, cached; the database when the cache is down.
 
     Both are read together (one round trip to Redis) and once per request: the search page
-    shows them and validate_criteria checks against them.
+    shows them and check_known checks against them. A search reads them in the round trip that
+    reads its area's versions and its kept list (search_results.versions_and_kept).
     """
     memo = g.get("catalogue") if has_app_context() else None
     if memo is None:
@@ -98,9 +99,22 @@ _without_cache: dict = {"catalogue": None, "until": 0.0}
 
 def _read_catalogue() -> dict[str, list[str]]:
     try:
-        values = dict(zip(CATALOGUE_KEYS, cache.get_many(*CATALOGUE_KEYS), strict=True))
+        kept = cache.get_many(*CATALOGUE_KEYS)
     except (RedisError, OSError):
         return _catalogue_without_cache()
+    return _completed(kept)
+
+
+def remember_catalogue(kept: list) -> None:
+    """This request's catalogue from the values of CATALOGUE_KEYS, read from the cache in a
+    round trip that read something else too."""
+    if has_app_context() and g.get("catalogue") is None:
+        g.catalogue = _completed(kept)
+
+
+def _completed(kept: list) -> dict[str, list[str]]:
+    """The catalogue from the cache's values of its keys, what is missing read and kept."""
+    values = dict(zip(CATALOGUE_KEYS, kept, strict=True))
     for key, query in _CATALOGUE_QUERIES.items():
         if values[key] is None:
             values[key] = list(db.session.scalars(query))
@@ -140,7 +154,7 @@ def forget_catalogue() -> None:
         cache.delete_many(*CATALOGUE_KEYS)
 
 
-def validate_criteria(
+def parse_criteria(
     specialization: str | None,
     date_from: date | None,
     date_to: date | None,
@@ -148,17 +162,13 @@ def validate_criteria(
     city: str | None = None,
     clinic_id: int | None = None,
 ) -> SearchCriteria:
-    """Check search input against what exists; SearchError names the first problem."""
+    """The search as asked, checked in itself (what is required, the dates) but not yet against
+    what exists: check_known does that, with the catalogue that search_results reads in the
+    round trip that reads the search's versions. SearchError names the first problem."""
     if not specialization:
         raise SearchError("specialization", "Choose a specialization.")
-    if specialization not in specializations():
-        raise SearchError("specialization", "There is no such specialization.")
     if not city and clinic_id is None:
         raise SearchError("city", "Choose a city or a clinic.")
-    if city and city not in cities():
-        raise SearchError("city", "There is no clinic in that city.")
-    if clinic_id is not None and db.session.get(Clinic, clinic_id) is None:
-        raise SearchError("clinic_id", "There is no such clinic.")
     max_days = current_app.config["SEARCH_MAX_DAYS"]
     date_from = date_from or today
     date_to = date_to or date_from + timedelta(days=6)
@@ -171,6 +181,16 @@ def validate_criteria(
     if date_from > today + timedelta(days=365):
         raise SearchError("date_from", "Search at most a year ahead.")
     return SearchCriteria(specialization, max(date_from, today), date_to, city or None, clinic_id)
+
+
+def check_known(criteria: SearchCriteria) -> None:
+    """SearchError unless the specialization, the city and the clinic searched exist."""
+    if criteria.specialization not in specializations():
+        raise SearchError("specialization", "There is no such specialization.")
+    if criteria.city and criteria.city not in cities():
+        raise SearchError("city", "There is no clinic in that city.")
+    if criteria.clinic_id is not None and db.session.get(Clinic, criteria.clinic_id) is None:
+        raise SearchError("clinic_id", "There is no such clinic.")
 
 
 def matching_doctors(criteria: SearchCriteria) -> list[DoctorCard]:

@@ -29,7 +29,14 @@ from portal.metrics import count_search_cache
 from portal.replica import replica_safe_timeout
 from portal.services.availability import local_dates
 from portal.services.availability_cache import area_fingerprint, search_area
-from portal.services.search import SearchCriteria, earliest_bookable, search_availability
+from portal.services.search import (
+    CATALOGUE_KEYS,
+    SearchCriteria,
+    check_known,
+    earliest_bookable,
+    remember_catalogue,
+    search_availability,
+)
 
 log = logging.getLogger(__name__)
 
@@ -48,13 +55,15 @@ def results_key(kind: str, scope: str, cursor: str | None, limit: int, not_befor
 
 def versions_and_kept(criteria: SearchCriteria, key: str) -> tuple[str | None, object]:
     """The versions a list of this search must have been made from, and what is kept under
-    `key`, in one round trip; (None, None) when the cache cannot vouch for the slots
-    (availability cache off or unavailable)."""
+    `key`, in one round trip that also reads the search form's catalogue; (None, None) when
+    the cache cannot vouch for the slots (availability cache off or unavailable)."""
     if not current_app.config["AVAILABILITY_CACHE_ENABLED"]:
         return None, None
     area = search_area(criteria.specialization, criteria.city, criteria.clinic_id)
     days = local_dates(criteria.date_from, criteria.date_to)
-    versions, (kept,) = area_fingerprint(area, days, key)
+    versions, (*catalogue, kept) = area_fingerprint(area, days, *CATALOGUE_KEYS, key)
+    if versions is not None:
+        remember_catalogue(catalogue)
     return versions, kept
 
 
@@ -80,11 +89,14 @@ def cached_search(
     list is not kept: what a page shows when nothing is free ("next available") looks past the
     days the key covers.
 
-    Raises what search_availability raises (BadCursor, ...), on a miss only: a kept list was
-    made from a cursor that decoded.
+    `criteria` come from parse_criteria: SearchError for a specialization, city or clinic that
+    does not exist (check_known, against the catalogue read with the versions). On a miss only,
+    what search_availability raises (BadCursor, ...): a kept list was made from a cursor that
+    decoded.
     """
     key = results_key(kind, criteria.scope, cursor, limit, earliest_bookable(now))
     versions, kept = versions_and_kept(criteria, key)
+    check_known(criteria)
     if versions is not None:
         hit = isinstance(kept, tuple) and len(kept) == 2 and kept[0] == versions
         count_search_cache("list", hits=int(hit), misses=int(not hit))
