@@ -135,10 +135,12 @@ def search():
 
 
 def _search_page(context: dict, block: str | None = "results", **extra):
-    """The search page (for an htmx request, the named block) with its form's catalogue: read
-    by now with the search's versions (search_results), else read here."""
+    """The search page with its form's catalogue (read by now with the search's versions, by
+    search_results, else read here); for an htmx request the named block, which has no form."""
+    if block and is_partial():
+        return render("patients/search.html", block=block, **context, **extra)
     catalogue = {"specializations": specializations(), "cities": cities()}
-    return render("patients/search.html", block=block, **catalogue, **context, **extra)
+    return render("patients/search.html", **catalogue, **context, **extra)
 
 
 DOCTOR_PAGE_DAYS = 7
